@@ -1,0 +1,975 @@
+// The actor: one thread, one connection, one bounded queue.
+#include <dbactor/database.hpp>
+
+#include <dbactor/detail/boot.hpp>
+
+#include <SQLiteCpp/Database.h>
+#include <SQLiteCpp/Exception.h>
+#include <fmt/format.h>
+#include <sqlite3.h>
+
+#include <array>
+#include <atomic>
+#include <bit>
+#include <condition_variable>
+#include <future>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace dbactor {
+namespace detail {
+
+using clock = std::chrono::steady_clock;
+
+namespace {
+
+thread_local const actor* current_actor = nullptr;
+
+std::string describe(errc code, std::string_view name)
+{
+    const std::string who = name.empty() ? std::string("A request") : fmt::format("Request '{}'", name);
+    switch (code) {
+    case errc::closed:
+        return who + " was not run because the database is closed or closing. Send requests before "
+                     "close(), or keep a handle open while requests are still to be sent.";
+    case errc::queue_full:
+        return who + " was refused because the request queue is full (request_options::wait_if_full is "
+                     "false). Retry later, wait for space with wait_if_full = true, or raise "
+                     "options::queue_capacity.";
+    case errc::timed_out:
+        return who + " passed its timeout and was not run, or was interrupted and rolled back. Raise "
+                     "request_options::timeout or make the request cheaper.";
+    case errc::cancelled:
+        return who + " was cancelled (Asio cancellation) and was not run, or was interrupted and rolled "
+                     "back.";
+    default:
+        return who + " failed: " + make_error_code(code).message() + ".";
+    }
+}
+
+/// Log-scale latency histogram with one writer (the actor thread) and any number of readers.
+class histogram
+{
+public:
+    void record(std::uint64_t ns) noexcept
+    {
+        const auto i = index(ns);
+        bump(counts_[i], 1);
+        bump(count_, 1);
+        bump(sum_, ns);
+        if (ns > max_.load(std::memory_order_relaxed))
+            max_.store(ns, std::memory_order_relaxed);
+    }
+
+    latency_summary summary() const noexcept
+    {
+        latency_summary s;
+        s.count = count_.load(std::memory_order_relaxed);
+        s.max_ns = max_.load(std::memory_order_relaxed);
+        if (s.count == 0)
+            return s;
+        s.mean_ns = static_cast<double>(sum_.load(std::memory_order_relaxed)) / static_cast<double>(s.count);
+        s.p50_ns = percentile(0.50, s);
+        s.p90_ns = percentile(0.90, s);
+        s.p99_ns = percentile(0.99, s);
+        return s;
+    }
+
+private:
+    static constexpr int sub_bits = 3; // 8 buckets per power of two: at most 12.5% above the true value
+    static constexpr int buckets = (64 - sub_bits + 1) << sub_bits;
+
+    static void bump(std::atomic<std::uint64_t>& a, std::uint64_t by) noexcept
+    {
+        a.store(a.load(std::memory_order_relaxed) + by, std::memory_order_relaxed);
+    }
+
+    static std::size_t index(std::uint64_t v) noexcept
+    {
+        if (v < (1u << sub_bits))
+            return static_cast<std::size_t>(v);
+        const int k = std::bit_width(v) - 1; // floor(log2 v) >= sub_bits
+        const auto sub = (v >> (k - sub_bits)) & ((1u << sub_bits) - 1);
+        return static_cast<std::size_t>(((k - sub_bits + 1) << sub_bits) + sub);
+    }
+
+    static std::uint64_t upper_bound(std::size_t i) noexcept
+    {
+        if (i < (1u << sub_bits))
+            return i;
+        const int k = static_cast<int>(i >> sub_bits) + sub_bits - 1;
+        const std::uint64_t sub = i & ((1u << sub_bits) - 1);
+        return (((1ull << sub_bits) + sub + 1) << (k - sub_bits)) - 1;
+    }
+
+    std::uint64_t percentile(double q, const latency_summary& s) const noexcept
+    {
+        const auto target = static_cast<std::uint64_t>(q * static_cast<double>(s.count) + 0.5);
+        std::uint64_t seen = 0;
+        for (std::size_t i = 0; i < counts_.size(); ++i) {
+            seen += counts_[i].load(std::memory_order_relaxed);
+            if (seen >= target && seen > 0)
+                return std::min(upper_bound(i), s.max_ns);
+        }
+        return s.max_ns;
+    }
+
+    std::array<std::atomic<std::uint64_t>, buckets> counts_{};
+    std::atomic<std::uint64_t> count_{0}, sum_{0}, max_{0};
+};
+
+struct lane_counters
+{
+    std::atomic<std::uint64_t> completed{0}, failed{0};
+    histogram wait, exec;
+
+    lane_stats snapshot() const noexcept
+    {
+        return {completed.load(std::memory_order_relaxed),
+                failed.load(std::memory_order_relaxed),
+                wait.summary(),
+                exec.summary()};
+    }
+};
+
+void add(std::atomic<std::uint64_t>& a, std::uint64_t by = 1) noexcept
+{
+    a.fetch_add(by, std::memory_order_relaxed);
+}
+
+} // namespace
+
+std::exception_ptr make_error_ptr(errc code, std::string_view name)
+{
+    return std::make_exception_ptr(error(code, describe(code, name)));
+}
+
+/// The bounded queue between submitters and the actor: an intrusive FIFO under one mutex. Requests that
+/// wait for space stand in the same line behind the admitted ones, so order is kept and nobody blocks.
+class request_queue
+{
+public:
+    enum class push_result
+    {
+        ok,
+        full,
+        closed,
+    };
+
+    explicit request_queue(std::size_t capacity) : capacity_(capacity == 0 ? 1 : capacity) {}
+
+    push_result push(request_base* r, bool wait_if_full) noexcept
+    {
+        bool wake = false;
+        {
+            std::lock_guard lock(m_);
+            if (closed_)
+                return push_result::closed;
+            const auto depth = depth_.load(std::memory_order_relaxed);
+            if (!wait_if_full && depth >= capacity_)
+                return push_result::full;
+            r->next_ = nullptr;
+            if (tail_)
+                tail_->next_ = r;
+            else
+                head_ = r;
+            tail_ = r;
+            depth_.store(depth + 1, std::memory_order_relaxed);
+            if (depth + 1 > depth_max_.load(std::memory_order_relaxed))
+                depth_max_.store(depth + 1, std::memory_order_relaxed);
+            wake = sleeping_;
+            sleeping_ = false;
+        }
+        if (wake)
+            cv_.notify_one();
+        return push_result::ok;
+    }
+
+    /// Takes everything queued, waiting while there is nothing; nullptr once closed and empty.
+    request_base* pop_all() noexcept
+    {
+        std::unique_lock lock(m_);
+        while (!head_ && !closed_) {
+            sleeping_ = true;
+            cv_.wait(lock);
+        }
+        sleeping_ = false;
+        request_base* list = head_;
+        head_ = tail_ = nullptr;
+        return list;
+    }
+
+    /// One request taken by pop_all is finished: it no longer counts against the capacity.
+    void done_one() noexcept
+    {
+        std::lock_guard lock(m_);
+        depth_.store(depth_.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
+    }
+
+    /// Refuses new requests from now on; true for the call that closed it.
+    bool close() noexcept
+    {
+        bool first = false;
+        {
+            std::lock_guard lock(m_);
+            first = !closed_;
+            closed_ = true;
+        }
+        cv_.notify_one();
+        return first;
+    }
+
+    bool closed() const noexcept
+    {
+        std::lock_guard lock(m_);
+        return closed_;
+    }
+
+    std::uint64_t depth() const noexcept { return depth_.load(std::memory_order_relaxed); }
+    std::uint64_t depth_max() const noexcept { return depth_max_.load(std::memory_order_relaxed); }
+
+private:
+    mutable std::mutex m_;
+    std::condition_variable cv_;
+    request_base* head_ = nullptr;
+    request_base* tail_ = nullptr;
+    bool closed_ = false;
+    bool sleeping_ = false;
+    const std::size_t capacity_;
+    std::atomic<std::uint64_t> depth_{0}, depth_max_{0};
+};
+
+/// A prepared statement of the actor's own (BEGIN, COMMIT, …), stepped to completion.
+class own_statement
+{
+public:
+    own_statement() = default;
+    own_statement(const own_statement&) = delete;
+    own_statement& operator=(const own_statement&) = delete;
+    ~own_statement() { sqlite3_finalize(s_); }
+
+    void prepare(sqlite3* db, const char* sql)
+    {
+        if (sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &s_, nullptr) != SQLITE_OK)
+            throw SQLite::Exception(db, sqlite3_errcode(db));
+    }
+    void finalize() noexcept
+    {
+        sqlite3_finalize(s_);
+        s_ = nullptr;
+    }
+    /// Runs it; throws SQLite::Exception on failure.
+    void run()
+    {
+        int rc;
+        while ((rc = sqlite3_step(s_)) == SQLITE_ROW) {
+        }
+        sqlite3_reset(s_);
+        if (rc != SQLITE_DONE) {
+            sqlite3* db = sqlite3_db_handle(s_);
+            throw SQLite::Exception(db, rc);
+        }
+    }
+    /// Runs it; returns the failure instead of throwing.
+    std::exception_ptr try_run() noexcept
+    {
+        try {
+            run();
+            return nullptr;
+        }
+        catch (...) {
+            return std::current_exception();
+        }
+    }
+
+private:
+    sqlite3_stmt* s_ = nullptr;
+};
+
+class actor
+{
+public:
+    explicit actor(options o) : opts_(std::move(o)), queue_(opts_.queue_capacity) {}
+
+    ~actor()
+    {
+        if (thread_.joinable()) {
+            if (thread_.get_id() == std::this_thread::get_id())
+                thread_.detach(); // the last reference went away on the actor thread itself
+            else
+                thread_.join();
+        }
+    }
+
+    static std::shared_ptr<actor> start(options o)
+    {
+        auto a = std::make_shared<actor>(std::move(o));
+        std::promise<void> booted;
+        auto ready = booted.get_future();
+        a->thread_ = std::thread([self = a, p = std::move(booted)]() mutable { self->main(p); });
+        try {
+            ready.get();
+        }
+        catch (...) {
+            a->thread_.join();
+            throw;
+        }
+        return a;
+    }
+
+    void submit(request_base* r, const request_options& ro) noexcept
+    {
+        r->submitted_ = clock::now();
+        if (ro.timeout.count() > 0)
+            r->deadline_ = r->submitted_ + std::chrono::duration_cast<clock::duration>(ro.timeout);
+        if (!ro.name.empty())
+            r->name_ = ro.name;
+        switch (queue_.push(r, ro.wait_if_full)) {
+        case request_queue::push_result::ok: return;
+        case request_queue::push_result::full:
+            add(rejected_);
+            reject(r, errc::queue_full);
+            return;
+        case request_queue::push_result::closed:
+            add(closed_unexecuted_);
+            reject(r, errc::closed);
+            return;
+        }
+    }
+
+    static void reject(request_base* r, errc code) noexcept
+    {
+        r->abandon(code, false); // post: completing inside the initiating function is not allowed
+        r->release();            // it never entered the queue
+    }
+
+    void submit_close(request_base* waiter) noexcept
+    {
+        {
+            std::lock_guard lock(close_m_);
+            if (!finished_) {
+                close_waiters_.push_back(waiter);
+                waiter = nullptr;
+            }
+        }
+        begin_close();
+        if (waiter) { // already closed: nothing to report any more
+            waiter->complete(false);
+            waiter->release();
+        }
+    }
+
+    void begin_close() noexcept
+    {
+        std::lock_guard lock(close_m_);
+        if (!close_requested_) {
+            close_requested_ = true;
+            close_deadline_ = clock::now() + opts_.shutdown_grace;
+            queue_.close();
+        }
+    }
+
+    void join() noexcept
+    {
+        std::lock_guard lock(join_m_);
+        if (thread_.joinable() && thread_.get_id() != std::this_thread::get_id())
+            thread_.join();
+    }
+
+    bool is_open() const noexcept { return !queue_.closed(); }
+    bool on_own_thread() const noexcept { return current_actor == this; }
+    const boot_summary& boot() const noexcept { return boot_; }
+
+    stats_snapshot stats() const noexcept
+    {
+        stats_snapshot s;
+        s.write = lanes_[0].snapshot();
+        s.read = lanes_[1].snapshot();
+        s.call = lanes_[2].snapshot();
+        s.queue_depth = queue_.depth();
+        s.queue_depth_max = queue_.depth_max();
+        s.rejected = rejected_.load(std::memory_order_relaxed);
+        s.timed_out = timed_out_.load(std::memory_order_relaxed);
+        s.cancelled = cancelled_.load(std::memory_order_relaxed);
+        s.closed_unexecuted = closed_unexecuted_.load(std::memory_order_relaxed);
+        s.write_batches = write_batches_.load(std::memory_order_relaxed);
+        s.write_batch_max = write_batch_max_.load(std::memory_order_relaxed);
+        const auto writes = write_batched_.load(std::memory_order_relaxed);
+        s.write_batch_mean = s.write_batches ? static_cast<double>(writes) / static_cast<double>(s.write_batches) : 0;
+        s.read_batches = read_batches_.load(std::memory_order_relaxed);
+        const auto reads = read_batched_.load(std::memory_order_relaxed);
+        s.read_batch_mean = s.read_batches ? static_cast<double>(reads) / static_cast<double>(s.read_batches) : 0;
+        s.cached_statements = cached_statements_.load(std::memory_order_relaxed);
+        return s;
+    }
+
+private:
+    void main(std::promise<void>& booted)
+    {
+        current_actor = this;
+        try {
+            db_ = detail::boot(opts_, boot_);
+            conn_ = std::make_unique<connection>(*db_);
+            sqlite3* h = db_->getHandle();
+            begin_immediate_.prepare(h, "BEGIN IMMEDIATE");
+            begin_.prepare(h, "BEGIN");
+            commit_.prepare(h, "COMMIT");
+            rollback_.prepare(h, "ROLLBACK");
+            savepoint_.prepare(h, "SAVEPOINT dbactor_request");
+            release_.prepare(h, "RELEASE dbactor_request");
+            rollback_to_.prepare(h, "ROLLBACK TO dbactor_request");
+            query_only_on_.prepare(h, "PRAGMA query_only = 1");
+            query_only_off_.prepare(h, "PRAGMA query_only = 0");
+            sqlite3_progress_handler(h, 1000, &actor::on_progress, this);
+        }
+        catch (...) {
+            shutdown_connection();
+            booted.set_exception(std::current_exception());
+            return;
+        }
+        booted.set_value();
+
+        while (request_base* list = queue_.pop_all())
+            process(list);
+
+        shutdown();
+    }
+
+    // Called by SQLite every 1000 VM steps: interrupts the running request when it was cancelled or its
+    // deadline passed. Scoped to the request: between requests there is nothing to interrupt.
+    static int on_progress(void* p) noexcept
+    {
+        auto* self = static_cast<actor*>(p);
+        request_base* r = self->current_;
+        if (!r)
+            return 0;
+        if (r->interrupted())
+            return 1;
+        if (r->has_deadline() && clock::now() >= r->deadline_) {
+            r->set_interrupt(errc::timed_out);
+            return 1;
+        }
+        return 0;
+    }
+
+    /// Takes the run of same-lane requests at the head of `list` (up to the batch size), claims each and
+    /// runs them together.
+    void process(request_base* list)
+    {
+        while (list) {
+            const lane l = list->lane_;
+            const std::size_t limit = l == lane::call ? 1 : std::max<std::size_t>(opts_.max_batch, 1);
+            group_.clear();
+            while (list && list->lane_ == l && group_.size() < limit) {
+                request_base* r = list;
+                list = list->next_;
+                // A request that may be interrupted runs in a transaction of its own: SQLite rolls back
+                // the whole transaction when a write statement is interrupted.
+                const bool alone = l == lane::write && (r->has_deadline() || r->cancellable());
+                if (alone && !group_.empty()) {
+                    list = r; // put it back; it starts the next group
+                    break;
+                }
+                if (claim(r))
+                    group_.push_back(r);
+                if (alone && !group_.empty())
+                    break;
+            }
+            if (group_.empty())
+                continue;
+            switch (l) {
+            case lane::write: run_writes(); break;
+            case lane::read: run_reads(); break;
+            case lane::call: run_call(group_.front()); break;
+            case lane::close: break;
+            }
+        }
+    }
+
+    /// Marks a request as running; answers it instead when it was abandoned, is past its deadline, or the
+    /// shutdown grace is over. True when it is to run.
+    bool claim(request_base* r) noexcept
+    {
+        const auto now = clock::now();
+        errc reason{};
+        if (close_requested_now() && now >= close_deadline_)
+            reason = errc::closed;
+        else if (r->has_deadline() && now >= r->deadline_)
+            reason = errc::timed_out;
+        if (reason != errc{}) {
+            count_abandoned(r->abandon(reason, true) ? reason : r->interrupt_reason());
+            finish_unrun(r);
+            return false;
+        }
+        if (!r->try_start()) {
+            count_abandoned(r->interrupt_reason()); // cancelled or timed out by its caller while queued
+            finish_unrun(r);
+            return false;
+        }
+        r->started_ = now;
+        return true;
+    }
+
+    bool close_requested_now() noexcept
+    {
+        std::lock_guard lock(close_m_);
+        return close_requested_;
+    }
+
+    void count_abandoned(errc reason) noexcept
+    {
+        switch (reason) {
+        case errc::timed_out: add(timed_out_); break;
+        case errc::cancelled: add(cancelled_); break;
+        case errc::closed: add(closed_unexecuted_); break;
+        default: break;
+        }
+    }
+
+    void finish_unrun(request_base* r) noexcept
+    {
+        r->release();
+        queue_.done_one();
+    }
+
+    bool in_transaction() const noexcept { return sqlite3_get_autocommit(db_->getHandle()) == 0; }
+
+    /// Runs one claimed request; its error, if any, is stored in it.
+    void run_one(request_base* r) noexcept
+    {
+        if (!r->interrupted() && r->has_deadline() && clock::now() >= r->deadline_)
+            r->set_interrupt(errc::timed_out);
+        if (r->interrupted()) {
+            r->set_error(make_error_ptr(r->interrupt_reason(), r->name_));
+            return;
+        }
+        current_ = r;
+        r->run(*conn_);
+        current_ = nullptr;
+        if (r->lane_ != lane::call && !r->interrupted() && r->has_deadline() && clock::now() >= r->deadline_)
+            r->set_interrupt(errc::timed_out);
+        if (r->interrupted()) {
+            count_abandoned(r->interrupt_reason());
+            r->set_error(make_error_ptr(r->interrupt_reason(), r->name_));
+        }
+    }
+
+    /// Reads run with `PRAGMA query_only` on, so that any write inside them fails and changes nothing; it is
+    /// switched only when the lane changes.
+    std::exception_ptr set_query_only(bool on) noexcept
+    {
+        if (query_only_ == on)
+            return nullptr;
+        auto e = on ? query_only_on_.try_run() : query_only_off_.try_run();
+        if (!e)
+            query_only_ = on;
+        return e;
+    }
+
+    void run_writes()
+    {
+        std::size_t start = 0;
+        if (auto e = set_query_only(false)) {
+            fail_range(0, group_.size(), e);
+            finish_range(0, group_.size(), lane::write);
+            return;
+        }
+        const std::size_t n = group_.size();
+        while (start < n) {
+            if (auto e = begin_immediate_.try_run()) {
+                fail_range(start, n, busy_or(e, "BEGIN IMMEDIATE"));
+                finish_range(start, n, lane::write);
+                return;
+            }
+            const bool multi = n - start > 1;
+            std::size_t i = start;
+            bool lost = false;
+            for (; i < n && !lost; ++i) {
+                request_base* r = group_[i];
+                if (multi) {
+                    if (auto e = savepoint_.try_run()) {
+                        r->set_error(e);
+                        continue;
+                    }
+                }
+                run_one(r);
+                if (!in_transaction()) {
+                    // SQLite rolled the whole transaction back (I/O error, disk full, interrupt, or the
+                    // request ended it itself): the requests before it in this batch lost their changes.
+                    lost = true;
+                    if (!r->error())
+                        r->set_error(std::make_exception_ptr(SQLite::Exception(
+                            fmt::format("Request '{}' ended the write transaction itself (COMMIT or ROLLBACK "
+                                        "inside async_write); its changes are rolled back. Use async_call "
+                                        "for manual transaction control.",
+                                        r->name_),
+                            SQLITE_MISUSE)));
+                    fail_range(start, i, r->error());
+                    continue;
+                }
+                if (multi) {
+                    if (r->error()) {
+                        rollback_to_.try_run();
+                        release_.try_run();
+                    }
+                    else if (auto e = release_.try_run()) {
+                        r->set_error(e);
+                        rollback_to_.try_run();
+                        release_.try_run();
+                    }
+                }
+            }
+            if (!lost) {
+                const bool all_failed = !multi && group_[start]->error();
+                if (all_failed) {
+                    rollback_.try_run();
+                }
+                else if (auto e = commit_.try_run()) {
+                    if (in_transaction())
+                        rollback_.try_run();
+                    fail_range(start, i, e); // every request of the batch loses its changes
+                }
+            }
+            add(write_batches_);
+            add(write_batched_, i - start);
+            if (i - start > write_batch_max_.load(std::memory_order_relaxed))
+                write_batch_max_.store(i - start, std::memory_order_relaxed);
+            finish_range(start, i, lane::write);
+            start = i;
+        }
+    }
+
+    void run_reads()
+    {
+        const std::size_t n = group_.size();
+        if (auto e = set_query_only(true)) {
+            fail_range(0, n, e);
+            finish_range(0, n, lane::read);
+            return;
+        }
+        // One snapshot for every read of the batch: a request that queries twice sees one state, and
+        // reads queued together pay for one lock round trip.
+        begin_.try_run();
+        for (std::size_t i = 0; i < n; ++i) {
+            request_base* r = group_[i];
+            run_one(r);
+            if (r->error())
+                translate_read_only(r);
+            if (!in_transaction() && i + 1 < n)
+                begin_.try_run(); // the request ended the snapshot; the rest get a new one
+        }
+        if (in_transaction())
+            commit_.try_run();
+        add(read_batches_);
+        add(read_batched_, n);
+        finish_range(0, n, lane::read);
+    }
+
+    void run_call(request_base* r)
+    {
+        if (auto e = set_query_only(false)) {
+            r->set_error(e);
+            finish_range(0, 1, lane::call);
+            return;
+        }
+        run_one(r);
+        if (in_transaction()) {
+            rollback_.try_run();
+            if (!r->error())
+                r->set_error(std::make_exception_ptr(error(
+                    errc::transaction_leaked,
+                    fmt::format("{} returned with a transaction still open; it was rolled back. End every "
+                                "BEGIN with COMMIT or ROLLBACK inside the call, or use async_write, which "
+                                "manages the transaction.",
+                                r->name_.empty() ? std::string("A call") : "Call '" + r->name_ + "'"))));
+        }
+        finish_range(0, 1, lane::call);
+    }
+
+    void translate_read_only(request_base* r) noexcept
+    {
+        try {
+            std::rethrow_exception(r->error());
+        }
+        catch (const SQLite::Exception& e) {
+            if ((e.getErrorCode() & 0xff) == SQLITE_READONLY)
+                r->set_error(std::make_exception_ptr(error(
+                    errc::read_only_violation,
+                    fmt::format("{} tried to write inside a read request ({}); nothing was changed. Send "
+                                "writes with async_write.",
+                                r->name_.empty() ? std::string("A request") : "Request '" + r->name_ + "'",
+                                e.what()),
+                    e.getExtendedErrorCode())));
+        }
+        catch (...) {
+        }
+    }
+
+    static std::exception_ptr busy_or(std::exception_ptr e, const char* what)
+    {
+        try {
+            std::rethrow_exception(e);
+        }
+        catch (const SQLite::Exception& x) {
+            if ((x.getErrorCode() & 0xff) == SQLITE_BUSY)
+                return std::make_exception_ptr(error(
+                    errc::busy,
+                    fmt::format("{} could not take the write lock: another connection holds it ({}). The "
+                                "request did not run; retry, or raise options::busy_timeout.",
+                                what,
+                                x.what()),
+                    x.getExtendedErrorCode()));
+        }
+        catch (...) {
+        }
+        return e;
+    }
+
+    /// Requests in [from, to) without an error of their own get `e` (their shared transaction failed).
+    void fail_range(std::size_t from, std::size_t to, const std::exception_ptr& e) noexcept
+    {
+        for (std::size_t i = from; i < to; ++i)
+            if (!group_[i]->error())
+                group_[i]->set_error(e);
+    }
+
+    void finish_range(std::size_t from, std::size_t to, lane l) noexcept
+    {
+        const auto now = clock::now();
+        auto& counters = lanes_[static_cast<int>(l)];
+        for (std::size_t i = from; i < to; ++i) {
+            request_base* r = group_[i];
+            const bool failed = r->error() != nullptr;
+            const auto wait = r->started_ - r->submitted_;
+            const auto exec = now - r->started_;
+            counters.wait.record(static_cast<std::uint64_t>(wait.count()));
+            counters.exec.record(static_cast<std::uint64_t>(exec.count()));
+            add(counters.completed);
+            if (failed)
+                add(counters.failed);
+            if (opts_.on_slow_request && opts_.slow_request.count() > 0 && wait + exec >= opts_.slow_request)
+                report_slow(r, l, wait, exec, failed);
+            r->complete(true);
+            r->release();
+            queue_.done_one();
+        }
+        cached_statements_.store(conn_->cached_statements(), std::memory_order_relaxed);
+    }
+
+    void report_slow(request_base* r, lane l, clock::duration wait, clock::duration exec, bool failed) noexcept
+    {
+        try {
+            opts_.on_slow_request(slow_request_info{r->name_,
+                                                    static_cast<request_kind>(l),
+                                                    std::chrono::duration_cast<std::chrono::nanoseconds>(wait),
+                                                    std::chrono::duration_cast<std::chrono::nanoseconds>(exec),
+                                                    failed});
+        }
+        catch (...) {
+        }
+    }
+
+    void shutdown() noexcept
+    {
+        std::exception_ptr failure;
+        try {
+            if (auto e = set_query_only(false))
+                std::rethrow_exception(e);
+            conn_->exec("PRAGMA optimize");
+        }
+        catch (const std::exception& e) {
+            log(opts_, log_level::warning, fmt::format("PRAGMA optimize at close of '{}' failed: {}", opts_.path, e.what()));
+        }
+        failure = shutdown_connection();
+        std::vector<request_base*> waiters;
+        {
+            std::lock_guard lock(close_m_);
+            finished_ = true;
+            waiters.swap(close_waiters_);
+        }
+        if (failure)
+            log(opts_, log_level::error, describe_exception(failure));
+        for (request_base* w : waiters) {
+            w->set_error(failure);
+            w->complete(true);
+            w->release();
+        }
+    }
+
+    static std::string describe_exception(const std::exception_ptr& e)
+    {
+        try {
+            std::rethrow_exception(e);
+        }
+        catch (const std::exception& x) {
+            return x.what();
+        }
+        catch (...) {
+            return "unknown failure";
+        }
+    }
+
+    /// Finalizes every statement, then closes the connection. Returns the close failure, if any.
+    std::exception_ptr shutdown_connection() noexcept
+    {
+        std::exception_ptr failure;
+        if (conn_)
+            conn_->clear_cache();
+        for (auto* s : {&begin_immediate_, &begin_, &commit_, &rollback_, &savepoint_, &release_,
+                        &rollback_to_, &query_only_on_, &query_only_off_})
+            s->finalize();
+        if (db_) {
+            sqlite3* h = db_->getHandle();
+            int leaked = 0;
+            while (sqlite3_stmt* s = sqlite3_next_stmt(h, nullptr)) {
+                sqlite3_finalize(s);
+                ++leaked;
+            }
+            if (leaked)
+                failure = std::make_exception_ptr(error(
+                    errc::closed,
+                    fmt::format("Closing '{}' found {} statement(s) still open (a SQLite::Statement kept "
+                                "beyond its request); they were finalized. Destroy statements before the "
+                                "request returns.",
+                                opts_.path,
+                                leaked)));
+            conn_.reset();
+            db_.reset(); // sqlite3_close: succeeds now that no statement is left
+        }
+        return failure;
+    }
+
+    options opts_;
+    boot_summary boot_;
+    request_queue queue_;
+    std::thread thread_;
+    std::mutex join_m_;
+
+    // Actor-thread state.
+    std::unique_ptr<SQLite::Database> db_;
+    std::unique_ptr<connection> conn_;
+    request_base* current_ = nullptr;
+    std::vector<request_base*> group_;
+    bool query_only_ = false;
+    own_statement begin_immediate_, begin_, commit_, rollback_, savepoint_, release_, rollback_to_,
+        query_only_on_, query_only_off_;
+
+    // Closing.
+    std::mutex close_m_;
+    bool close_requested_ = false;
+    bool finished_ = false;
+    clock::time_point close_deadline_{};
+    std::vector<request_base*> close_waiters_;
+
+    // Statistics.
+    std::array<lane_counters, 3> lanes_;
+    std::atomic<std::uint64_t> rejected_{0}, timed_out_{0}, cancelled_{0}, closed_unexecuted_{0};
+    std::atomic<std::uint64_t> write_batches_{0}, write_batched_{0}, write_batch_max_{0};
+    std::atomic<std::uint64_t> read_batches_{0}, read_batched_{0};
+    std::atomic<std::uint64_t> cached_statements_{0};
+};
+
+/// What a database handle owns: the last one closes the actor.
+class handle
+{
+public:
+    explicit handle(std::shared_ptr<actor> a) noexcept : actor_(std::move(a)) {}
+    handle(const handle&) = delete;
+    handle& operator=(const handle&) = delete;
+    ~handle()
+    {
+        actor_->begin_close();
+        if (!actor_->on_own_thread())
+            actor_->join();
+    }
+    std::shared_ptr<actor> actor_;
+};
+
+void submit(const std::shared_ptr<actor>& a, request_base* r, const request_options& ro) noexcept
+{
+    if (!a) {
+        if (!ro.name.empty())
+            r->name_ = ro.name;
+        actor::reject(r, errc::closed);
+        return;
+    }
+    a->submit(r, ro);
+}
+
+void submit_close(const std::shared_ptr<actor>& a, request_base* waiter) noexcept
+{
+    if (!a) {
+        waiter->complete(false);
+        waiter->release();
+        return;
+    }
+    a->submit_close(waiter);
+}
+
+void throw_would_deadlock(const request_options& ro)
+{
+    throw error(errc::would_deadlock,
+                fmt::format("{} was sent with a blocking call (write/read/call) from the actor thread itself "
+                            "(inside a request, or a completion handler without an executor), which would wait "
+                            "forever. Use the async_ form there, or give the handler an executor.",
+                            ro.name.empty() ? std::string("A request") : "Request '" + ro.name + "'"));
+}
+
+bool on_actor_thread(const actor* a) noexcept
+{
+    return a && current_actor == a;
+}
+
+} // namespace detail
+
+database database::open(options opts)
+{
+    auto a = detail::actor::start(std::move(opts));
+    return database(std::make_shared<detail::handle>(std::move(a)));
+}
+
+const std::shared_ptr<detail::actor>& database::actor_ptr() const noexcept
+{
+    static const std::shared_ptr<detail::actor> none;
+    return h_ ? h_->actor_ : none;
+}
+
+void database::close()
+{
+    const auto& a = actor_ptr();
+    if (!a)
+        return;
+    if (a->on_own_thread()) {
+        a->begin_close();
+        return;
+    }
+    detail::sync_waiter<void> w;
+    auto* op = new detail::request_op<detail::no_op, detail::sync_handler<void>, void>(
+        detail::lane::close, detail::no_op{}, detail::sync_handler<void>{&w});
+    a->submit_close(op);
+    w.wait();
+    a->join();
+    w.get();
+}
+
+bool database::is_open() const noexcept
+{
+    const auto& a = actor_ptr();
+    return a && a->is_open();
+}
+
+stats_snapshot database::stats() const
+{
+    const auto& a = actor_ptr();
+    return a ? a->stats() : stats_snapshot{};
+}
+
+const boot_summary& database::boot_report() const
+{
+    static const boot_summary none;
+    const auto& a = actor_ptr();
+    return a ? a->boot() : none;
+}
+
+} // namespace dbactor

@@ -1,0 +1,9 @@
+// The umbrella header: everything a user of dbactor needs.
+#pragma once
+
+#include <dbactor/connection.hpp>
+#include <dbactor/database.hpp>
+#include <dbactor/error.hpp>
+#include <dbactor/migration.hpp>
+#include <dbactor/options.hpp>
+#include <dbactor/report.hpp>

@@ -1,0 +1,62 @@
+#include <dbactor/error.hpp>
+
+namespace dbactor {
+namespace {
+
+class category_impl final : public std::error_category
+{
+public:
+    const char* name() const noexcept override { return "dbactor"; }
+
+    std::string message(int ev) const override
+    {
+        switch (static_cast<errc>(ev)) {
+        case errc::closed: return "the database is closed";
+        case errc::queue_full: return "the request queue is full";
+        case errc::timed_out: return "the request timed out";
+        case errc::cancelled: return "the request was cancelled";
+        case errc::transaction_leaked: return "a call left a transaction open";
+        case errc::read_only_violation: return "a read request tried to write";
+        case errc::would_deadlock: return "a blocking call was made on the actor thread";
+        case errc::value_out_of_range: return "a value does not fit its type";
+        case errc::unexpected_null: return "a NULL value was read into a non-optional type";
+        case errc::open_failed: return "the database could not be opened";
+        case errc::not_a_database: return "the file is not a SQLite database";
+        case errc::wrong_application: return "the database belongs to another application";
+        case errc::pragma_mismatch: return "a pragma did not take the requested value";
+        case errc::integrity_check_failed: return "the database failed its integrity check";
+        case errc::foreign_key_violation: return "the database has foreign-key violations";
+        case errc::migration_failed: return "a migration failed and was rolled back";
+        case errc::migration_modified: return "an applied migration was modified";
+        case errc::database_ahead: return "the database has migrations this build does not know";
+        case errc::migration_source_invalid: return "the migration files are invalid";
+        case errc::busy: return "the database is locked by another connection";
+        }
+        return "unknown dbactor error";
+    }
+};
+
+} // namespace
+
+const std::error_category& category() noexcept
+{
+    static const category_impl instance;
+    return instance;
+}
+
+std::error_code make_error_code(errc e) noexcept
+{
+    return {static_cast<int>(e), category()};
+}
+
+error::error(errc code, std::string message, int sqlite_extended_code)
+    : std::system_error(make_error_code(code)), message_(std::move(message)), sqlite_code_(sqlite_extended_code)
+{
+}
+
+const char* error::what() const noexcept
+{
+    return message_.c_str();
+}
+
+} // namespace dbactor
