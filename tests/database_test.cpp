@@ -1,2 +1,263 @@
+// The request kinds of dbactor::database: writes, reads, calls, and what reaches their callers.
 #include "support.hpp"
-TEST_CASE("smoke") { test::temp_dir d; auto db = dbactor::database::open(test::options_for(d)); REQUIRE(db.write([](dbactor::connection& c){ c.exec("CREATE TABLE t(x)"); return c.execute("INSERT INTO t VALUES (?)", 1); }) == 1); }
+
+#include <SQLiteCpp/Exception.h>
+#include <sqlite3.h>
+
+#include <atomic>
+#include <numeric>
+#include <thread>
+
+using namespace std::chrono_literals;
+using dbactor::connection;
+using dbactor::errc;
+
+namespace {
+
+dbactor::database open_with_table(const test::temp_dir& d, dbactor::options o = {})
+{
+    if (o.path.empty())
+        o = test::options_for(d);
+    auto db = dbactor::database::open(std::move(o));
+    db.call([](connection& c) { c.exec("CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)"); });
+    return db;
+}
+
+std::int64_t count_rows(dbactor::database& db)
+{
+    return db.read([](connection& c) { return *c.query_one<std::int64_t>("SELECT count(*) FROM t"); });
+}
+
+struct my_error
+{
+    int code;
+};
+
+} // namespace
+
+TEST_CASE("open applies the default pragmas and reads them back", "[database]")
+{
+    test::temp_dir d;
+    auto o = test::options_for(d);
+    o.synchronous = dbactor::synchronous_mode::full;
+    auto db = dbactor::database::open(o);
+    auto mode = db.call([](connection& c) { return *c.query_one<std::string>("PRAGMA journal_mode"); });
+    auto sync = db.call([](connection& c) { return *c.query_one<int>("PRAGMA synchronous"); });
+    auto fk = db.call([](connection& c) { return *c.query_one<int>("PRAGMA foreign_keys"); });
+    CHECK(mode == "wal");
+    CHECK(sync == 2);
+    CHECK(fk == 1);
+    const auto& report = db.boot_report();
+    REQUIRE(report.pragmas.size() >= 4);
+    CHECK(report.pragmas[0].name == "journal_mode");
+    CHECK(report.pragmas[0].actual == "wal");
+}
+
+TEST_CASE("open of an unopenable path throws open_failed and leaves no thread", "[database]")
+{
+    test::temp_dir d;
+    auto o = test::options_for(d);
+    o.path = d.file("missing-dir/sub/db.sqlite");
+    CHECK(test::errc_of([&] { dbactor::database::open(o); }) == errc::open_failed);
+}
+
+TEST_CASE("a write commits and its result reaches the caller", "[database]")
+{
+    test::temp_dir d;
+    auto db = open_with_table(d);
+    auto id = db.write([](connection& c) {
+        c.execute("INSERT INTO t(v) VALUES (?)", "a");
+        return c.last_insert_rowid();
+    });
+    CHECK(id == 1);
+    CHECK(count_rows(db) == 1);
+}
+
+TEST_CASE("a write that throws is rolled back and its exception reaches the caller unchanged", "[database]")
+{
+    test::temp_dir d;
+    auto db = open_with_table(d);
+    auto add_then_throw = [](connection& c) {
+        c.execute("INSERT INTO t(v) VALUES ('x')");
+        throw my_error{7};
+    };
+    try {
+        db.write(add_then_throw);
+        FAIL("the write did not throw");
+    }
+    catch (const my_error& e) {
+        CHECK(e.code == 7);
+    }
+    CHECK(count_rows(db) == 0);
+}
+
+TEST_CASE("an SQLite error reaches the caller as SQLite::Exception with its extended code", "[database]")
+{
+    test::temp_dir d;
+    auto db = open_with_table(d);
+    db.write([](connection& c) { c.execute("INSERT INTO t(id, v) VALUES (1, 'a')"); });
+    try {
+        db.write([](connection& c) { c.execute("INSERT INTO t(id, v) VALUES (1, 'b')"); });
+        FAIL("the duplicate insert did not throw");
+    }
+    catch (const SQLite::Exception& e) {
+        CHECK(e.getExtendedErrorCode() == SQLITE_CONSTRAINT_PRIMARYKEY);
+    }
+}
+
+TEST_CASE("a request that throws leaves the actor serving", "[database]")
+{
+    test::temp_dir d;
+    auto db = open_with_table(d);
+    CHECK_THROWS_AS(db.call([](connection&) -> int { throw 42; }), int);
+    CHECK_THROWS_AS(db.read([](connection&) -> int { throw std::runtime_error("boom"); }), std::runtime_error);
+    db.write([](connection& c) { c.execute("INSERT INTO t(v) VALUES ('after')"); });
+    CHECK(count_rows(db) == 1);
+}
+
+TEST_CASE("a read cannot write: read_only_violation and nothing changes", "[database]")
+{
+    test::temp_dir d;
+    auto db = open_with_table(d);
+    auto sneaky = [](connection& c) { c.execute("INSERT INTO t(v) VALUES ('no')"); };
+    CHECK(test::errc_of([&] { db.read(sneaky); }) == errc::read_only_violation);
+    CHECK(count_rows(db) == 0);
+    // Writes still work afterwards: the read-only switch is scoped to reads.
+    db.write([](connection& c) { c.execute("INSERT INTO t(v) VALUES ('yes')"); });
+    CHECK(count_rows(db) == 1);
+}
+
+TEST_CASE("a call that leaves a transaction open is rolled back with transaction_leaked", "[database]")
+{
+    test::temp_dir d;
+    auto db = open_with_table(d);
+    auto leaky = [](connection& c) {
+        c.exec("BEGIN");
+        c.execute("INSERT INTO t(v) VALUES ('leak')");
+    };
+    CHECK(test::errc_of([&] { db.call(leaky); }) == errc::transaction_leaked);
+    CHECK(count_rows(db) == 0);
+    db.write([](connection& c) { c.execute("INSERT INTO t(v) VALUES ('ok')"); });
+    CHECK(count_rows(db) == 1);
+}
+
+TEST_CASE("a call runs without an implicit transaction", "[database]")
+{
+    test::temp_dir d;
+    auto db = open_with_table(d);
+    auto autocommit = db.call([](connection& c) { return sqlite3_get_autocommit(c.handle()) != 0; });
+    CHECK(autocommit);
+    auto in_write = db.write([](connection& c) { return sqlite3_get_autocommit(c.handle()) != 0; });
+    CHECK_FALSE(in_write);
+}
+
+TEST_CASE("a read sees one snapshot for all of its queries", "[database]")
+{
+    test::temp_dir d;
+    auto db = open_with_table(d);
+    auto in_txn = db.read([](connection& c) { return sqlite3_get_autocommit(c.handle()) == 0; });
+    CHECK(in_txn);
+}
+
+TEST_CASE("requests submitted from one thread complete in submission order", "[database]")
+{
+    test::temp_dir d;
+    auto db = open_with_table(d);
+    constexpr int n = 1000;
+    std::vector<int> order;
+    std::mutex m;
+    std::promise<void> all_done;
+    std::atomic<int> remaining{n};
+    for (int i = 0; i < n; ++i) {
+        auto record = [&, i](std::exception_ptr, int) {
+            {
+                std::lock_guard lock(m);
+                order.push_back(i);
+            }
+            if (--remaining == 0)
+                all_done.set_value();
+        };
+        auto fn = [i](connection& c) {
+            c.execute("INSERT INTO t(v) VALUES (?)", std::to_string(i));
+            return i;
+        };
+        if (i % 3 == 0)
+            db.async_read([i](connection&) { return i; }, record);
+        else
+            db.async_write(fn, record);
+    }
+    auto f = all_done.get_future();
+    test::get_within(f, "all 1000 replies arrive");
+    std::vector<int> expected(n);
+    std::iota(expected.begin(), expected.end(), 0);
+    CHECK(order == expected);
+}
+
+TEST_CASE("8 threads x 500 writes lose nothing", "[database][concurrency]")
+{
+    test::temp_dir d;
+    auto db = open_with_table(d);
+    constexpr int threads = 8, per_thread = 500;
+    std::vector<std::future<int>> workers;
+    for (int t = 0; t < threads; ++t)
+        workers.push_back(std::async(std::launch::async, [db, t]() mutable {
+            int ok = 0;
+            for (int i = 0; i < per_thread; ++i) {
+                const int id = t * per_thread + i + 1;
+                db.write([id](connection& c) { c.execute("INSERT INTO t(id, v) VALUES (?, 'w')", id); });
+                ++ok;
+            }
+            return ok;
+        }));
+    int total = 0;
+    for (auto& w : workers)
+        total += test::get_within(w, "a writer thread finishes", std::chrono::seconds(25));
+    CHECK(total == threads * per_thread);
+    CHECK(count_rows(db) == threads * per_thread);
+    auto distinct = db.read([](connection& c) { return *c.query_one<std::int64_t>("SELECT count(DISTINCT id) FROM t"); });
+    CHECK(distinct == threads * per_thread);
+}
+
+TEST_CASE("a blocking call on the actor thread fails with would_deadlock", "[database]")
+{
+    test::temp_dir d;
+    auto db = open_with_table(d);
+    auto nested = [db](connection&) mutable { return db.read([](connection&) { return 1; }); };
+    CHECK(test::errc_of([&] { db.call(nested); }) == errc::would_deadlock);
+}
+
+TEST_CASE("a default-constructed handle answers closed", "[database]")
+{
+    dbactor::database none;
+    CHECK_FALSE(none.is_open());
+    CHECK(test::errc_of([&] { none.read([](connection&) { return 1; }); }) == errc::closed);
+    CHECK_NOTHROW(none.close());
+}
+
+TEST_CASE("stats count requests per lane and the slow-request hook names them", "[database][stats]")
+{
+    test::temp_dir d;
+    auto o = test::options_for(d);
+    std::mutex m;
+    std::vector<std::string> slow;
+    o.slow_request = 1ns;
+    o.on_slow_request = [&](const dbactor::slow_request_info& info) {
+        std::lock_guard lock(m);
+        slow.emplace_back(info.name);
+    };
+    auto db = open_with_table(d, o);
+    db.write([](connection& c) { c.execute("INSERT INTO t(v) VALUES ('s')"); }, {.name = "add_row"});
+    db.read([](connection& c) { return c.query<std::string>("SELECT v FROM t"); }, {.name = "list_rows"});
+    CHECK_THROWS(db.read([](connection&) -> int { throw 1; }));
+    auto s = db.stats();
+    CHECK(s.write.completed == 1);
+    CHECK(s.read.completed == 2);
+    CHECK(s.read.failed == 1);
+    CHECK(s.call.completed == 1); // CREATE TABLE
+    CHECK(s.write.execution.count == 1);
+    CHECK(s.write.execution.p50_ns > 0);
+    CHECK(s.queue_depth == 0);
+    std::lock_guard lock(m);
+    CHECK(std::find(slow.begin(), slow.end(), "add_row") != slow.end());
+    CHECK(std::find(slow.begin(), slow.end(), "list_rows") != slow.end());
+}

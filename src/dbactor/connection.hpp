@@ -17,12 +17,10 @@
 #include <utility>
 #include <vector>
 
+#include <SQLiteCpp/Database.h>
+
 struct sqlite3;
 struct sqlite3_stmt;
-
-namespace SQLite {
-class Database;
-}
 
 namespace dbactor {
 
@@ -314,9 +312,9 @@ private:
     void end_savepoint(int depth, bool release);
 
     template <class... Args>
-    static void bind_all(sqlite3_stmt* s, const Args&... args)
+    static void bind_all([[maybe_unused]] sqlite3_stmt* s, const Args&... args)
     {
-        int i = 0;
+        [[maybe_unused]] int i = 0;
         (detail::bind_one(s, ++i, args), ...);
     }
 

@@ -200,7 +200,7 @@ public:
         return list;
     }
 
-    /// One request taken by pop_all is finished: it no longer counts against the capacity.
+    /// One request taken by pop_all has started (or was answered): it no longer counts against the capacity.
     void done_one() noexcept
     {
         std::lock_guard lock(m_);
@@ -419,8 +419,6 @@ private:
             savepoint_.prepare(h, "SAVEPOINT dbactor_request");
             release_.prepare(h, "RELEASE dbactor_request");
             rollback_to_.prepare(h, "ROLLBACK TO dbactor_request");
-            query_only_on_.prepare(h, "PRAGMA query_only = 1");
-            query_only_off_.prepare(h, "PRAGMA query_only = 0");
             sqlite3_progress_handler(h, 1000, &actor::on_progress, this);
         }
         catch (...) {
@@ -491,6 +489,7 @@ private:
     /// shutdown grace is over. True when it is to run.
     bool claim(request_base* r) noexcept
     {
+        queue_.done_one(); // it leaves the queue now, whether it runs or not
         const auto now = clock::now();
         errc reason{};
         if (close_requested_now() && now >= close_deadline_)
@@ -527,13 +526,16 @@ private:
         }
     }
 
-    void finish_unrun(request_base* r) noexcept
-    {
-        r->release();
-        queue_.done_one();
-    }
+    void finish_unrun(request_base* r) noexcept { r->release(); }
 
     bool in_transaction() const noexcept { return sqlite3_get_autocommit(db_->getHandle()) == 0; }
+
+    bool deferred_violations() const noexcept
+    {
+        int current = 0, high = 0;
+        sqlite3_db_status(db_->getHandle(), SQLITE_DBSTATUS_DEFERRED_FKS, &current, &high, 0);
+        return current > 0;
+    }
 
     /// Runs one claimed request; its error, if any, is stored in it.
     void run_one(request_base* r) noexcept
@@ -561,10 +563,13 @@ private:
     {
         if (query_only_ == on)
             return nullptr;
-        auto e = on ? query_only_on_.try_run() : query_only_off_.try_run();
-        if (!e)
-            query_only_ = on;
-        return e;
+        // Not a cached statement: flag pragmas take effect when compiled, not when stepped.
+        const int rc = sqlite3_exec(db_->getHandle(), on ? "PRAGMA query_only = 1" : "PRAGMA query_only = 0",
+                                    nullptr, nullptr, nullptr);
+        if (rc != SQLITE_OK)
+            return std::make_exception_ptr(SQLite::Exception(db_->getHandle(), rc));
+        query_only_ = on;
+        return nullptr;
     }
 
     void run_writes()
@@ -607,6 +612,14 @@ private:
                             SQLITE_MISUSE)));
                     fail_range(start, i, r->error());
                     continue;
+                }
+                if (multi && !r->error() && deferred_violations()) {
+                    // It would fail the COMMIT of every request in the batch; it fails alone instead.
+                    r->set_error(std::make_exception_ptr(SQLite::Exception(
+                        fmt::format("{} left a deferred FOREIGN KEY constraint unresolved; its changes were "
+                                    "rolled back. Insert the parent row in the same request.",
+                                    r->name_.empty() ? std::string("A write") : fmt::format("Write '{}'", r->name_)),
+                        SQLITE_CONSTRAINT_FOREIGNKEY)));
                 }
                 if (multi) {
                     if (r->error()) {
@@ -682,7 +695,7 @@ private:
                     fmt::format("{} returned with a transaction still open; it was rolled back. End every "
                                 "BEGIN with COMMIT or ROLLBACK inside the call, or use async_write, which "
                                 "manages the transaction.",
-                                r->name_.empty() ? std::string("A call") : "Call '" + r->name_ + "'"))));
+                                r->name_.empty() ? std::string("A call") : fmt::format("Call '{}'", r->name_)))));
         }
         finish_range(0, 1, lane::call);
     }
@@ -698,7 +711,7 @@ private:
                     errc::read_only_violation,
                     fmt::format("{} tried to write inside a read request ({}); nothing was changed. Send "
                                 "writes with async_write.",
-                                r->name_.empty() ? std::string("A request") : "Request '" + r->name_ + "'",
+                                r->name_.empty() ? std::string("A request") : fmt::format("Request '{}'", r->name_),
                                 e.what()),
                     e.getExtendedErrorCode())));
         }
@@ -752,7 +765,6 @@ private:
                 report_slow(r, l, wait, exec, failed);
             r->complete(true);
             r->release();
-            queue_.done_one();
         }
         cached_statements_.store(conn_->cached_statements(), std::memory_order_relaxed);
     }
@@ -817,7 +829,7 @@ private:
         if (conn_)
             conn_->clear_cache();
         for (auto* s : {&begin_immediate_, &begin_, &commit_, &rollback_, &savepoint_, &release_,
-                        &rollback_to_, &query_only_on_, &query_only_off_})
+                        &rollback_to_})
             s->finalize();
         if (db_) {
             sqlite3* h = db_->getHandle();
@@ -852,8 +864,7 @@ private:
     request_base* current_ = nullptr;
     std::vector<request_base*> group_;
     bool query_only_ = false;
-    own_statement begin_immediate_, begin_, commit_, rollback_, savepoint_, release_, rollback_to_,
-        query_only_on_, query_only_off_;
+    own_statement begin_immediate_, begin_, commit_, rollback_, savepoint_, release_, rollback_to_;
 
     // Closing.
     std::mutex close_m_;
@@ -913,7 +924,7 @@ void throw_would_deadlock(const request_options& ro)
                 fmt::format("{} was sent with a blocking call (write/read/call) from the actor thread itself "
                             "(inside a request, or a completion handler without an executor), which would wait "
                             "forever. Use the async_ form there, or give the handler an executor.",
-                            ro.name.empty() ? std::string("A request") : "Request '" + ro.name + "'"));
+                            ro.name.empty() ? std::string("A request") : fmt::format("Request '{}'", ro.name)));
 }
 
 bool on_actor_thread(const actor* a) noexcept

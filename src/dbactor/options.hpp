@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <type_traits>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -111,8 +112,15 @@ struct request_options
     /// true: when the queue is full, wait for space (an async operation without blocking its thread).
     /// false: fail at once with errc::queue_full.
     bool wait_if_full = true;
-    /// Names the request in stats, slow-request reports and error messages.
-    std::string name;
+    /// Names the request in slow-request reports and error messages. Not copied: pass a string literal,
+    /// or a string that outlives the reply (with `deferred`, that outlives the launch too). Kept a view so
+    /// that request_options stays trivially destructible: GCC 12 destroys non-trivial temporaries created
+    /// in a `co_await` expression twice, and `co_await db.async_read(fn, {.name = "x"}, use_awaitable)` is
+    /// how it is meant to be written.
+    std::string_view name;
 };
 
 } // namespace dbactor
+
+static_assert(std::is_trivially_destructible_v<dbactor::request_options>,
+              "request_options is created inside co_await expressions; see request_options::name");

@@ -130,7 +130,7 @@ public:
     std::chrono::steady_clock::time_point submitted_{};
     std::chrono::steady_clock::time_point started_{};
     std::chrono::steady_clock::time_point deadline_ = std::chrono::steady_clock::time_point::max();
-    std::string name_;
+    std::string_view name_;
 
 protected:
     virtual void destroy() noexcept = 0;

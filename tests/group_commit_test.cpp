@@ -1,0 +1,147 @@
+// Group commit: queued writes share one transaction, each in its own savepoint.
+#include "support.hpp"
+
+#include <boost/asio/use_future.hpp>
+
+namespace asio = boost::asio;
+using dbactor::connection;
+
+namespace {
+
+struct paused_db
+{
+    test::temp_dir dir;
+    dbactor::database db;
+    std::promise<void> started, release;
+    std::future<void> blocker;
+
+    explicit paused_db(std::size_t max_batch = 64)
+    {
+        auto o = test::options_for(dir);
+        o.max_batch = max_batch;
+        db = dbactor::database::open(o);
+        db.call([](connection& c) {
+            c.exec("CREATE TABLE parent(id INTEGER PRIMARY KEY);"
+                   "CREATE TABLE t(id INTEGER PRIMARY KEY, p INTEGER REFERENCES parent(id) "
+                   "DEFERRABLE INITIALLY DEFERRED);"
+                   "INSERT INTO parent VALUES (1);");
+        });
+        auto r = release.get_future().share();
+        blocker = db.async_call(
+            [this, r](connection&) {
+                started.set_value();
+                r.wait();
+            },
+            asio::use_future);
+        auto s = started.get_future();
+        test::get_within(s, "the actor is paused");
+    }
+    void resume()
+    {
+        release.set_value();
+        test::get_within(blocker, "the pause ends");
+    }
+    std::vector<int> ids()
+    {
+        return db.read([](connection& c) { return c.query<int>("SELECT id FROM t ORDER BY id"); });
+    }
+};
+
+auto insert(int id, int parent = 1)
+{
+    return [id, parent](connection& c) { return c.execute("INSERT INTO t VALUES (?, ?)", id, parent); };
+}
+
+} // namespace
+
+TEST_CASE("writes queued behind one another share one transaction", "[group_commit]")
+{
+    paused_db p;
+    std::vector<std::future<std::int64_t>> replies;
+    for (int i = 1; i <= 20; ++i)
+        replies.push_back(p.db.async_write(insert(i), asio::use_future));
+    p.resume();
+    for (auto& r : replies)
+        CHECK(test::get_within(r, "a batched write completes") == 1);
+    CHECK(p.ids().size() == 20);
+    auto s = p.db.stats();
+    CHECK(s.write_batch_max == 20);
+}
+
+TEST_CASE("a failing request in a batch rolls back only its own savepoint and gets its own exception", "[group_commit]")
+{
+    paused_db p;
+    auto a = p.db.async_write(insert(1), asio::use_future);
+    auto bad = p.db.async_write(
+        [](connection& c) -> std::int64_t {
+            c.execute("INSERT INTO t VALUES (2, 1)");
+            throw std::runtime_error("request 2 fails");
+        },
+        asio::use_future);
+    auto dup = p.db.async_write(insert(1), asio::use_future); // primary key clash with request 1
+    auto b = p.db.async_write(insert(3), asio::use_future);
+    p.resume();
+    CHECK(test::get_within(a, "a") == 1);
+    CHECK_THROWS_WITH(test::get_within(bad, "bad"), "request 2 fails");
+    CHECK_THROWS_AS(test::get_within(dup, "dup"), SQLite::Exception);
+    CHECK(test::get_within(b, "b") == 1);
+    CHECK(p.ids() == std::vector<int>{1, 3});
+    CHECK(p.db.stats().write_batch_max == 4);
+}
+
+TEST_CASE("a request leaving a deferred foreign-key violation fails alone instead of failing the batch's COMMIT",
+          "[group_commit]")
+{
+    paused_db p;
+    auto a = p.db.async_write(insert(1), asio::use_future);
+    auto orphan = p.db.async_write(insert(2, 99), asio::use_future); // no parent 99: deferred until COMMIT
+    auto b = p.db.async_write(insert(3), asio::use_future);
+    p.resume();
+    CHECK(test::get_within(a, "a") == 1);
+    CHECK_THROWS_AS(test::get_within(orphan, "orphan"), SQLite::Exception);
+    CHECK(test::get_within(b, "b") == 1);
+    CHECK(p.ids() == std::vector<int>{1, 3});
+}
+
+TEST_CASE("max_batch = 1 gives every write its own transaction", "[group_commit]")
+{
+    paused_db p(1);
+    std::vector<std::future<std::int64_t>> replies;
+    for (int i = 1; i <= 5; ++i)
+        replies.push_back(p.db.async_write(insert(i), asio::use_future));
+    p.resume();
+    for (auto& r : replies)
+        test::get_within(r, "an unbatched write completes");
+    auto s = p.db.stats();
+    CHECK(s.write_batch_max == 1);
+    CHECK(s.write_batches == 5);
+}
+
+TEST_CASE("a write with a timeout runs in a transaction of its own", "[group_commit]")
+{
+    paused_db p;
+    auto a = p.db.async_write(insert(1), asio::use_future);
+    auto timed = p.db.async_write(insert(2), {.timeout = std::chrono::seconds(30)}, asio::use_future);
+    auto b = p.db.async_write(insert(3), asio::use_future);
+    p.resume();
+    test::get_within(a, "a");
+    test::get_within(timed, "timed");
+    test::get_within(b, "b");
+    CHECK(p.ids() == std::vector<int>{1, 2, 3});
+    CHECK(p.db.stats().write_batches == 3);
+}
+
+TEST_CASE("reads queued behind one another share one snapshot", "[group_commit]")
+{
+    paused_db p;
+    std::vector<std::future<int>> replies;
+    for (int i = 0; i < 10; ++i)
+        replies.push_back(p.db.async_read([](connection& c) { return *c.query_one<int>("SELECT count(*) FROM parent"); },
+                                          asio::use_future));
+    p.resume();
+    for (auto& r : replies)
+        CHECK(test::get_within(r, "a batched read completes") == 1);
+    auto s = p.db.stats();
+    CHECK(s.read_batches == 1);
+    CHECK(s.read_batch_mean == 10);
+}
