@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Installs what is missing, builds, and runs the whole test suite through ctest three times:
+#   1. RelWithDebInfo            every test (library, dbtool, examples, install, bench smoke test)
+#   2. ASan + UBSan              every test but the install and bench ones
+#   3. ThreadSanitizer           the library and example tests (the concurrency code)
+# Usage: ./test.sh [--fast]      (--fast: stage 1 only)
+set -euo pipefail
+cd "$(dirname "$0")"
+source scripts/ensure-deps.sh
+dbactor_ensure_deps
+
+fast=0
+[[ "${1:-}" == "--fast" ]] && fast=1
+jobs=$(nproc)
+launcher=()
+command -v ccache >/dev/null && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+
+stage() { printf '\n=== %s ===\n' "$*"; }
+build() { # build DIR [cmake options...]
+    local dir=$1
+    shift
+    cmake -S . -B "$dir" -G Ninja "${launcher[@]}" "$@" >/dev/null
+    cmake --build "$dir" -j "$jobs"
+}
+run_ctest() { # run_ctest DIR [ctest options...]
+    local dir=$1
+    shift
+    ctest --test-dir "$dir" --output-on-failure --timeout 120 -j 2 "$@"
+}
+
+stage "1/3 build and test (RelWithDebInfo)"
+build build -DCMAKE_BUILD_TYPE=RelWithDebInfo
+run_ctest build
+((fast)) && exit 0
+
+stage "2/3 AddressSanitizer + UndefinedBehaviorSanitizer"
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+build build-asan -DCMAKE_BUILD_TYPE=Debug "-DDBACTOR_SANITIZE=address;undefined" -DDBACTOR_BUILD_BENCH=OFF
+run_ctest build-asan -E '^(install_|bench_)'
+
+stage "3/3 ThreadSanitizer"
+export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
+build build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDBACTOR_SANITIZE=thread \
+    -DDBACTOR_BUILD_BENCH=OFF -DDBACTOR_BUILD_TOOLS=OFF
+run_ctest build-tsan -E '^(install_|bench_|dbtool_)'
