@@ -40,7 +40,7 @@ build build-asan -DCMAKE_BUILD_TYPE=Debug "-DDBACTOR_SANITIZE=address;undefined"
 run_ctest build-asan -E '^(install_|bench_)'
 
 stage "3/3 ThreadSanitizer"
-export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
+export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$PWD/tests/tsan.supp"
 build build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDBACTOR_SANITIZE=thread \
     -DDBACTOR_BUILD_BENCH=OFF -DDBACTOR_BUILD_TOOLS=OFF
 run_ctest build-tsan -E '^(install_|bench_|dbtool_)'

@@ -268,6 +268,10 @@ public:
         }
         else {
             auto ex = work_.get_executor();
+            // Held until post/dispatch has returned on this thread: otherwise the handler could run, its
+            // io_context run out of work and be destroyed while this thread is still inside post (which
+            // signals the scheduler after unlocking it).
+            auto posting = boost::asio::make_work_guard(ex);
             if (inline_ok)
                 boost::asio::dispatch(ex, [this] { deliver(); });
             else
