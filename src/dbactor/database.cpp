@@ -13,6 +13,7 @@
 #include <bit>
 #include <condition_variable>
 #include <future>
+#include <limits>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -145,8 +146,9 @@ std::exception_ptr make_error_ptr(errc code, std::string_view name)
     return std::make_exception_ptr(error(code, describe(code, name)));
 }
 
-/// The bounded queue between submitters and the actor: an intrusive FIFO under one mutex. Requests that
-/// wait for space stand in the same line behind the admitted ones, so order is kept and nobody blocks.
+/// A bounded queue between submitters and the threads serving it: an intrusive FIFO under one mutex.
+/// Requests that wait for space stand in the same line behind the admitted ones, so order is kept and no
+/// sender blocks. A consumer that finds it empty spins briefly before parking (a wake-up costs ~10 µs).
 class request_queue
 {
 public:
@@ -166,8 +168,7 @@ public:
             std::lock_guard lock(m_);
             if (closed_)
                 return push_result::closed;
-            const auto depth = depth_.load(std::memory_order_relaxed);
-            if (!wait_if_full && depth >= capacity_)
+            if (!wait_if_full && depth_.load(std::memory_order_relaxed) >= capacity_)
                 return push_result::full;
             r->next_ = nullptr;
             if (tail_)
@@ -175,49 +176,54 @@ public:
             else
                 head_ = r;
             tail_ = r;
-            depth_.store(depth + 1, std::memory_order_relaxed);
-            if (depth + 1 > depth_max_.load(std::memory_order_relaxed))
-                depth_max_.store(depth + 1, std::memory_order_relaxed);
-            wake = sleeping_;
-            sleeping_ = false;
+            const auto depth = depth_.fetch_add(1, std::memory_order_relaxed) + 1;
+            if (depth > depth_max_.load(std::memory_order_relaxed))
+                depth_max_.store(depth, std::memory_order_relaxed);
+            nonempty_.store(true, std::memory_order_release);
+            wake = sleeping_ > 0;
         }
         if (wake)
             cv_.notify_one();
         return push_result::ok;
     }
 
-    /// Takes everything queued, waiting while there is nothing; nullptr once closed and empty.
-    request_base* pop_all() noexcept
+    /// Takes up to `max` requests in order, waiting while there is none; nullptr once closed and empty.
+    request_base* pop(std::size_t max) noexcept
     {
+        if (!nonempty_.load(std::memory_order_acquire))
+            spin();
         std::unique_lock lock(m_);
         while (!head_ && !closed_) {
-            sleeping_ = true;
+            ++sleeping_;
             cv_.wait(lock);
+            --sleeping_;
         }
-        sleeping_ = false;
         request_base* list = head_;
-        head_ = tail_ = nullptr;
+        request_base* last = head_;
+        for (std::size_t n = 1; last && n < max && last->next_; ++n)
+            last = last->next_;
+        if (last) {
+            head_ = last->next_;
+            last->next_ = nullptr;
+            if (!head_)
+                tail_ = nullptr;
+        }
+        nonempty_.store(head_ != nullptr, std::memory_order_relaxed);
+        if (head_ && sleeping_ > 0)
+            cv_.notify_one(); // more than this consumer takes: wake another
         return list;
     }
 
-    /// One request taken by pop_all has started (or was answered): it no longer counts against the capacity.
-    void done_one() noexcept
-    {
-        std::lock_guard lock(m_);
-        depth_.store(depth_.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
-    }
+    /// A popped request has started (or was answered): it no longer counts against the capacity.
+    void done_one() noexcept { depth_.fetch_sub(1, std::memory_order_relaxed); }
 
-    /// Refuses new requests from now on; true for the call that closed it.
-    bool close() noexcept
+    void close() noexcept
     {
-        bool first = false;
         {
             std::lock_guard lock(m_);
-            first = !closed_;
             closed_ = true;
         }
-        cv_.notify_one();
-        return first;
+        cv_.notify_all();
     }
 
     bool closed() const noexcept
@@ -230,13 +236,29 @@ public:
     std::uint64_t depth_max() const noexcept { return depth_max_.load(std::memory_order_relaxed); }
 
 private:
+    void spin() const noexcept
+    {
+        // About 2 µs: long enough to catch a caller that answers at once, short enough to cost nothing.
+        const auto until = clock::now() + std::chrono::microseconds(2);
+        for (int i = 0;; ++i) {
+            if (nonempty_.load(std::memory_order_acquire))
+                return;
+#if defined(__x86_64__) || defined(__i386__)
+            __builtin_ia32_pause();
+#endif
+            if ((i & 15) == 15 && clock::now() >= until)
+                return;
+        }
+    }
+
     mutable std::mutex m_;
     std::condition_variable cv_;
     request_base* head_ = nullptr;
     request_base* tail_ = nullptr;
     bool closed_ = false;
-    bool sleeping_ = false;
+    int sleeping_ = 0;
     const std::size_t capacity_;
+    std::atomic<bool> nonempty_{false};
     std::atomic<std::uint64_t> depth_{0}, depth_max_{0};
 };
 
@@ -259,38 +281,128 @@ public:
         sqlite3_finalize(s_);
         s_ = nullptr;
     }
-    /// Runs it; throws SQLite::Exception on failure.
-    void run()
+    /// Runs it; returns the failure instead of throwing.
+    std::exception_ptr try_run() noexcept
     {
         int rc;
         while ((rc = sqlite3_step(s_)) == SQLITE_ROW) {
         }
         sqlite3_reset(s_);
-        if (rc != SQLITE_DONE) {
-            sqlite3* db = sqlite3_db_handle(s_);
-            throw SQLite::Exception(db, rc);
-        }
-    }
-    /// Runs it; returns the failure instead of throwing.
-    std::exception_ptr try_run() noexcept
-    {
-        try {
-            run();
+        if (rc == SQLITE_DONE)
             return nullptr;
-        }
-        catch (...) {
-            return std::current_exception();
-        }
+        return std::make_exception_ptr(SQLite::Exception(sqlite3_db_handle(s_), rc));
     }
 
 private:
     sqlite3_stmt* s_ = nullptr;
 };
 
+/// One connection and what the thread serving it keeps: the writer's (writes, calls, and reads when there
+/// is no reader lane) or a reader's (reads only, on a read-only connection).
+struct session
+{
+    std::unique_ptr<SQLite::Database> db;
+    std::unique_ptr<connection> conn;
+    request_base* current = nullptr; // the running request, seen by the progress handler
+    std::vector<request_base*> group;
+    bool query_only = false;
+    bool reader = false;
+    own_statement begin_immediate, begin, commit, rollback, savepoint, release, rollback_to;
+
+    sqlite3* handle() const noexcept { return db->getHandle(); }
+    bool in_transaction() const noexcept { return sqlite3_get_autocommit(handle()) == 0; }
+
+    void start(std::unique_ptr<SQLite::Database> opened)
+    {
+        db = std::move(opened);
+        conn = std::make_unique<connection>(*db);
+        sqlite3* h = handle();
+        begin.prepare(h, "BEGIN");
+        commit.prepare(h, "COMMIT");
+        if (!reader) {
+            begin_immediate.prepare(h, "BEGIN IMMEDIATE");
+            rollback.prepare(h, "ROLLBACK");
+            savepoint.prepare(h, "SAVEPOINT dbactor_request");
+            release.prepare(h, "RELEASE dbactor_request");
+            rollback_to.prepare(h, "ROLLBACK TO dbactor_request");
+        }
+        sqlite3_progress_handler(h, 1000, &session::on_progress, this);
+    }
+
+    // Called by SQLite every 1000 VM steps: interrupts the running request when it was cancelled or its
+    // deadline passed. Scoped to the request: between requests there is nothing to interrupt.
+    static int on_progress(void* p) noexcept
+    {
+        request_base* r = static_cast<session*>(p)->current;
+        if (!r)
+            return 0;
+        if (r->interrupted())
+            return 1;
+        if (r->has_deadline() && clock::now() >= r->deadline_) {
+            r->set_interrupt(errc::timed_out);
+            return 1;
+        }
+        return 0;
+    }
+
+    /// Reads on the writer's connection run with `PRAGMA query_only` on, so that a write inside them fails
+    /// and changes nothing; it is switched only when the lane changes. (Not a cached statement: flag
+    /// pragmas take effect when compiled, not when stepped.)
+    std::exception_ptr set_query_only(bool on) noexcept
+    {
+        if (reader || query_only == on)
+            return nullptr;
+        const int rc =
+            sqlite3_exec(handle(), on ? "PRAGMA query_only = 1" : "PRAGMA query_only = 0", nullptr, nullptr, nullptr);
+        if (rc != SQLITE_OK)
+            return std::make_exception_ptr(SQLite::Exception(handle(), rc));
+        query_only = on;
+        return nullptr;
+    }
+
+    bool deferred_violations() const noexcept
+    {
+        int current_count = 0, high = 0;
+        sqlite3_db_status(handle(), SQLITE_DBSTATUS_DEFERRED_FKS, &current_count, &high, 0);
+        return current_count > 0;
+    }
+
+    /// Finalizes every statement, then closes the connection. Returns the close failure, if any.
+    std::exception_ptr close(const std::string& path) noexcept
+    {
+        std::exception_ptr failure;
+        if (conn)
+            conn->clear_cache();
+        for (auto* s : {&begin_immediate, &begin, &commit, &rollback, &savepoint, &release, &rollback_to})
+            s->finalize();
+        if (db) {
+            int leaked = 0;
+            while (sqlite3_stmt* s = sqlite3_next_stmt(handle(), nullptr)) {
+                sqlite3_finalize(s);
+                ++leaked;
+            }
+            if (leaked)
+                failure = std::make_exception_ptr(error(
+                    errc::closed,
+                    fmt::format("Closing '{}' found {} statement(s) still open (a statement kept beyond its "
+                                "request); they were finalized. Destroy statements before the request "
+                                "returns.",
+                                path,
+                                leaked)));
+            conn.reset();
+            db.reset(); // sqlite3_close: succeeds now that no statement is left
+        }
+        return failure;
+    }
+};
+
 class actor
 {
 public:
-    explicit actor(options o) : opts_(std::move(o)), queue_(opts_.queue_capacity) {}
+    explicit actor(options o)
+        : opts_(std::move(o)), queue_(opts_.queue_capacity), reader_queue_(opts_.queue_capacity)
+    {
+    }
 
     ~actor()
     {
@@ -307,7 +419,7 @@ public:
         auto a = std::make_shared<actor>(std::move(o));
         std::promise<void> booted;
         auto ready = booted.get_future();
-        a->thread_ = std::thread([self = a, p = std::move(booted)]() mutable { self->main(p); });
+        a->thread_ = std::thread([self = a, p = std::move(booted)]() mutable { self->writer_main(p); });
         try {
             ready.get();
         }
@@ -323,9 +435,9 @@ public:
         r->submitted_ = clock::now();
         if (ro.timeout.count() > 0)
             r->deadline_ = r->submitted_ + std::chrono::duration_cast<clock::duration>(ro.timeout);
-        if (!ro.name.empty())
-            r->name_ = ro.name;
-        switch (queue_.push(r, ro.wait_if_full)) {
+        r->name_ = ro.name;
+        auto& q = r->lane_ == lane::read && reader_lane_ ? reader_queue_ : queue_;
+        switch (q.push(r, ro.wait_if_full)) {
         case request_queue::push_result::ok: return;
         case request_queue::push_result::full:
             add(rejected_);
@@ -363,10 +475,11 @@ public:
     void begin_close() noexcept
     {
         std::lock_guard lock(close_m_);
-        if (!close_requested_) {
-            close_requested_ = true;
+        if (!close_requested_.load(std::memory_order_relaxed)) {
             close_deadline_ = clock::now() + opts_.shutdown_grace;
+            close_requested_.store(true, std::memory_order_release);
             queue_.close();
+            reader_queue_.close();
         }
     }
 
@@ -387,8 +500,8 @@ public:
         s.write = lanes_[0].snapshot();
         s.read = lanes_[1].snapshot();
         s.call = lanes_[2].snapshot();
-        s.queue_depth = queue_.depth();
-        s.queue_depth_max = queue_.depth_max();
+        s.queue_depth = queue_.depth() + reader_queue_.depth();
+        s.queue_depth_max = std::max(queue_.depth_max(), reader_queue_.depth_max());
         s.rejected = rejected_.load(std::memory_order_relaxed);
         s.timed_out = timed_out_.load(std::memory_order_relaxed);
         s.cancelled = cancelled_.load(std::memory_order_relaxed);
@@ -405,81 +518,104 @@ public:
     }
 
 private:
-    void main(std::promise<void>& booted)
+    void writer_main(std::promise<void>& booted)
     {
         current_actor = this;
         try {
-            db_ = detail::boot(opts_, boot_);
-            conn_ = std::make_unique<connection>(*db_);
-            sqlite3* h = db_->getHandle();
-            begin_immediate_.prepare(h, "BEGIN IMMEDIATE");
-            begin_.prepare(h, "BEGIN");
-            commit_.prepare(h, "COMMIT");
-            rollback_.prepare(h, "ROLLBACK");
-            savepoint_.prepare(h, "SAVEPOINT dbactor_request");
-            release_.prepare(h, "RELEASE dbactor_request");
-            rollback_to_.prepare(h, "ROLLBACK TO dbactor_request");
-            sqlite3_progress_handler(h, 1000, &actor::on_progress, this);
+            writer_.start(detail::boot(opts_, boot_));
+            start_readers();
         }
         catch (...) {
-            shutdown_connection();
+            stop_readers();
+            writer_.close(opts_.path);
             booted.set_exception(std::current_exception());
             return;
         }
         booted.set_value();
 
-        while (request_base* list = queue_.pop_all())
-            process(list);
+        while (request_base* list = queue_.pop(std::numeric_limits<std::size_t>::max()))
+            process(writer_, list);
 
+        stop_readers(); // a reader's queue is closed with the writer's; they drain it and close first
         shutdown();
     }
 
-    // Called by SQLite every 1000 VM steps: interrupts the running request when it was cancelled or its
-    // deadline passed. Scoped to the request: between requests there is nothing to interrupt.
-    static int on_progress(void* p) noexcept
+    /// Opens the reader lane: N read-only connections, each on its own thread, after the writer booted.
+    void start_readers()
     {
-        auto* self = static_cast<actor*>(p);
-        request_base* r = self->current_;
-        if (!r)
-            return 0;
-        if (r->interrupted())
-            return 1;
-        if (r->has_deadline() && clock::now() >= r->deadline_) {
-            r->set_interrupt(errc::timed_out);
-            return 1;
+        if (opts_.readers == 0)
+            return;
+        const bool memory = opts_.path.empty() || opts_.path == ":memory:" || opts_.path.starts_with("file::memory:");
+        if (memory || opts_.read_only)
+            throw error(errc::open_failed,
+                        fmt::format("options::readers = {} needs a database file in WAL mode, but '{}' is {}. "
+                                    "Set readers = 0.",
+                                    opts_.readers,
+                                    opts_.path,
+                                    memory ? "in memory (each connection would see its own database)"
+                                           : "opened read-only"));
+        for (unsigned i = 0; i < opts_.readers; ++i) {
+            auto s = std::make_unique<session>();
+            s->reader = true;
+            s->start(detail::open_reader(opts_));
+            readers_.push_back(std::move(s));
         }
-        return 0;
+        for (auto& s : readers_)
+            reader_threads_.emplace_back([this, s = s.get()] { reader_main(*s); });
+        reader_lane_ = true;
+    }
+
+    void reader_main(session& s) noexcept
+    {
+        current_actor = this;
+        const auto batch = std::max<std::size_t>(opts_.max_batch, 1);
+        while (request_base* list = reader_queue_.pop(batch))
+            process(s, list);
+        if (auto failure = s.close(opts_.path))
+            log(opts_, log_level::error, describe_exception(failure));
+    }
+
+    void stop_readers() noexcept
+    {
+        reader_queue_.close();
+        for (auto& t : reader_threads_)
+            t.join();
+        reader_threads_.clear();
+        for (auto& s : readers_)
+            s->close(opts_.path); // no-op after reader_main closed it; closes it when boot failed
+        readers_.clear();
     }
 
     /// Takes the run of same-lane requests at the head of `list` (up to the batch size), claims each and
     /// runs them together.
-    void process(request_base* list)
+    void process(session& s, request_base* list)
     {
+        auto& group = s.group;
         while (list) {
             const lane l = list->lane_;
             const std::size_t limit = l == lane::call ? 1 : std::max<std::size_t>(opts_.max_batch, 1);
-            group_.clear();
-            while (list && list->lane_ == l && group_.size() < limit) {
+            group.clear();
+            while (list && list->lane_ == l && group.size() < limit) {
                 request_base* r = list;
                 list = list->next_;
                 // A request that may be interrupted runs in a transaction of its own: SQLite rolls back
                 // the whole transaction when a write statement is interrupted.
                 const bool alone = l == lane::write && (r->has_deadline() || r->cancellable());
-                if (alone && !group_.empty()) {
+                if (alone && !group.empty()) {
                     list = r; // put it back; it starts the next group
                     break;
                 }
                 if (claim(r))
-                    group_.push_back(r);
-                if (alone && !group_.empty())
+                    group.push_back(r);
+                if (alone && !group.empty())
                     break;
             }
-            if (group_.empty())
+            if (group.empty())
                 continue;
             switch (l) {
-            case lane::write: run_writes(); break;
-            case lane::read: run_reads(); break;
-            case lane::call: run_call(group_.front()); break;
+            case lane::write: run_writes(s); break;
+            case lane::read: run_reads(s); break;
+            case lane::call: run_call(s); break;
             case lane::close: break;
             }
         }
@@ -489,31 +625,25 @@ private:
     /// shutdown grace is over. True when it is to run.
     bool claim(request_base* r) noexcept
     {
-        queue_.done_one(); // it leaves the queue now, whether it runs or not
+        (r->lane_ == lane::read && reader_lane_ ? reader_queue_ : queue_).done_one();
         const auto now = clock::now();
         errc reason{};
-        if (close_requested_now() && now >= close_deadline_)
+        if (close_requested_.load(std::memory_order_acquire) && now >= close_deadline_)
             reason = errc::closed;
         else if (r->has_deadline() && now >= r->deadline_)
             reason = errc::timed_out;
         if (reason != errc{}) {
             count_abandoned(r->abandon(reason, true) ? reason : r->interrupt_reason());
-            finish_unrun(r);
+            r->release();
             return false;
         }
         if (!r->try_start()) {
             count_abandoned(r->interrupt_reason()); // cancelled or timed out by its caller while queued
-            finish_unrun(r);
+            r->release();
             return false;
         }
         r->started_ = now;
         return true;
-    }
-
-    bool close_requested_now() noexcept
-    {
-        std::lock_guard lock(close_m_);
-        return close_requested_;
     }
 
     void count_abandoned(errc reason) noexcept
@@ -526,19 +656,8 @@ private:
         }
     }
 
-    void finish_unrun(request_base* r) noexcept { r->release(); }
-
-    bool in_transaction() const noexcept { return sqlite3_get_autocommit(db_->getHandle()) == 0; }
-
-    bool deferred_violations() const noexcept
-    {
-        int current = 0, high = 0;
-        sqlite3_db_status(db_->getHandle(), SQLITE_DBSTATUS_DEFERRED_FKS, &current, &high, 0);
-        return current > 0;
-    }
-
     /// Runs one claimed request; its error, if any, is stored in it.
-    void run_one(request_base* r) noexcept
+    void run_one(session& s, request_base* r) noexcept
     {
         if (!r->interrupted() && r->has_deadline() && clock::now() >= r->deadline_)
             r->set_interrupt(errc::timed_out);
@@ -546,9 +665,9 @@ private:
             r->set_error(make_error_ptr(r->interrupt_reason(), r->name_));
             return;
         }
-        current_ = r;
-        r->run(*conn_);
-        current_ = nullptr;
+        s.current = r;
+        r->run(*s.conn);
+        s.current = nullptr;
         if (r->lane_ != lane::call && !r->interrupted() && r->has_deadline() && clock::now() >= r->deadline_)
             r->set_interrupt(errc::timed_out);
         if (r->interrupted()) {
@@ -557,150 +676,143 @@ private:
         }
     }
 
-    /// Reads run with `PRAGMA query_only` on, so that any write inside them fails and changes nothing; it is
-    /// switched only when the lane changes.
-    std::exception_ptr set_query_only(bool on) noexcept
+    void run_writes(session& s)
     {
-        if (query_only_ == on)
-            return nullptr;
-        // Not a cached statement: flag pragmas take effect when compiled, not when stepped.
-        const int rc = sqlite3_exec(db_->getHandle(), on ? "PRAGMA query_only = 1" : "PRAGMA query_only = 0",
-                                    nullptr, nullptr, nullptr);
-        if (rc != SQLITE_OK)
-            return std::make_exception_ptr(SQLite::Exception(db_->getHandle(), rc));
-        query_only_ = on;
-        return nullptr;
-    }
-
-    void run_writes()
-    {
-        std::size_t start = 0;
-        if (auto e = set_query_only(false)) {
-            fail_range(0, group_.size(), e);
-            finish_range(0, group_.size(), lane::write);
+        auto& group = s.group;
+        const std::size_t n = group.size();
+        if (auto e = s.set_query_only(false)) {
+            fail_range(group, 0, n, e);
+            finish_range(s, 0, n, lane::write);
             return;
         }
-        const std::size_t n = group_.size();
+        std::size_t start = 0;
         while (start < n) {
-            if (auto e = begin_immediate_.try_run()) {
-                fail_range(start, n, busy_or(e, "BEGIN IMMEDIATE"));
-                finish_range(start, n, lane::write);
+            if (auto e = s.begin_immediate.try_run()) {
+                fail_range(group, start, n, busy_or(e, "BEGIN IMMEDIATE"));
+                finish_range(s, start, n, lane::write);
                 return;
             }
             const bool multi = n - start > 1;
             std::size_t i = start;
             bool lost = false;
             for (; i < n && !lost; ++i) {
-                request_base* r = group_[i];
+                request_base* r = group[i];
                 if (multi) {
-                    if (auto e = savepoint_.try_run()) {
+                    if (auto e = s.savepoint.try_run()) {
                         r->set_error(e);
                         continue;
                     }
                 }
-                run_one(r);
-                if (!in_transaction()) {
+                run_one(s, r);
+                if (!s.in_transaction()) {
                     // SQLite rolled the whole transaction back (I/O error, disk full, interrupt, or the
                     // request ended it itself): the requests before it in this batch lost their changes.
                     lost = true;
                     if (!r->error())
                         r->set_error(std::make_exception_ptr(SQLite::Exception(
-                            fmt::format("Request '{}' ended the write transaction itself (COMMIT or ROLLBACK "
-                                        "inside async_write); its changes are rolled back. Use async_call "
-                                        "for manual transaction control.",
-                                        r->name_),
+                            fmt::format("{} ended the write transaction itself (COMMIT or ROLLBACK inside "
+                                        "async_write); its changes are rolled back. Use async_call for manual "
+                                        "transaction control.",
+                                        who(r, "A write", "Write")),
                             SQLITE_MISUSE)));
-                    fail_range(start, i, r->error());
+                    fail_range(group, start, i, r->error());
                     continue;
                 }
-                if (multi && !r->error() && deferred_violations()) {
+                if (multi && !r->error() && s.deferred_violations()) {
                     // It would fail the COMMIT of every request in the batch; it fails alone instead.
                     r->set_error(std::make_exception_ptr(SQLite::Exception(
                         fmt::format("{} left a deferred FOREIGN KEY constraint unresolved; its changes were "
                                     "rolled back. Insert the parent row in the same request.",
-                                    r->name_.empty() ? std::string("A write") : fmt::format("Write '{}'", r->name_)),
+                                    who(r, "A write", "Write")),
                         SQLITE_CONSTRAINT_FOREIGNKEY)));
                 }
                 if (multi) {
                     if (r->error()) {
-                        rollback_to_.try_run();
-                        release_.try_run();
+                        s.rollback_to.try_run();
+                        s.release.try_run();
                     }
-                    else if (auto e = release_.try_run()) {
+                    else if (auto e = s.release.try_run()) {
                         r->set_error(e);
-                        rollback_to_.try_run();
-                        release_.try_run();
+                        s.rollback_to.try_run();
+                        s.release.try_run();
                     }
                 }
             }
             if (!lost) {
-                const bool all_failed = !multi && group_[start]->error();
-                if (all_failed) {
-                    rollback_.try_run();
+                if (!multi && group[start]->error()) {
+                    s.rollback.try_run();
                 }
-                else if (auto e = commit_.try_run()) {
-                    if (in_transaction())
-                        rollback_.try_run();
-                    fail_range(start, i, e); // every request of the batch loses its changes
+                else if (auto e = s.commit.try_run()) {
+                    if (s.in_transaction())
+                        s.rollback.try_run();
+                    fail_range(group, start, i, e); // every request of the batch loses its changes
                 }
             }
             add(write_batches_);
             add(write_batched_, i - start);
             if (i - start > write_batch_max_.load(std::memory_order_relaxed))
                 write_batch_max_.store(i - start, std::memory_order_relaxed);
-            finish_range(start, i, lane::write);
+            finish_range(s, start, i, lane::write);
             start = i;
         }
     }
 
-    void run_reads()
+    void run_reads(session& s)
     {
-        const std::size_t n = group_.size();
-        if (auto e = set_query_only(true)) {
-            fail_range(0, n, e);
-            finish_range(0, n, lane::read);
+        auto& group = s.group;
+        const std::size_t n = group.size();
+        if (auto e = s.set_query_only(true)) {
+            fail_range(group, 0, n, e);
+            finish_range(s, 0, n, lane::read);
             return;
         }
-        // One snapshot for every read of the batch: a request that queries twice sees one state, and
-        // reads queued together pay for one lock round trip.
-        begin_.try_run();
+        // One snapshot for every read of the batch: a request that queries twice sees one state, and reads
+        // queued together pay for one lock round trip. The snapshot starts at the first read, after these
+        // requests were taken from the queue, so each sees every write acknowledged before it was sent.
+        s.begin.try_run();
         for (std::size_t i = 0; i < n; ++i) {
-            request_base* r = group_[i];
-            run_one(r);
+            request_base* r = group[i];
+            run_one(s, r);
             if (r->error())
                 translate_read_only(r);
-            if (!in_transaction() && i + 1 < n)
-                begin_.try_run(); // the request ended the snapshot; the rest get a new one
+            if (!s.in_transaction() && i + 1 < n)
+                s.begin.try_run(); // the request ended the snapshot; the rest get a new one
         }
-        if (in_transaction())
-            commit_.try_run();
+        if (s.in_transaction())
+            s.commit.try_run();
         add(read_batches_);
         add(read_batched_, n);
-        finish_range(0, n, lane::read);
+        finish_range(s, 0, n, lane::read);
     }
 
-    void run_call(request_base* r)
+    void run_call(session& s)
     {
-        if (auto e = set_query_only(false)) {
+        request_base* r = s.group.front();
+        if (auto e = s.set_query_only(false)) {
             r->set_error(e);
-            finish_range(0, 1, lane::call);
+            finish_range(s, 0, 1, lane::call);
             return;
         }
-        run_one(r);
-        if (in_transaction()) {
-            rollback_.try_run();
+        run_one(s, r);
+        if (s.in_transaction()) {
+            s.rollback.try_run();
             if (!r->error())
                 r->set_error(std::make_exception_ptr(error(
                     errc::transaction_leaked,
                     fmt::format("{} returned with a transaction still open; it was rolled back. End every "
                                 "BEGIN with COMMIT or ROLLBACK inside the call, or use async_write, which "
                                 "manages the transaction.",
-                                r->name_.empty() ? std::string("A call") : fmt::format("Call '{}'", r->name_)))));
+                                who(r, "A call", "Call")))));
         }
-        finish_range(0, 1, lane::call);
+        finish_range(s, 0, 1, lane::call);
     }
 
-    void translate_read_only(request_base* r) noexcept
+    static std::string who(const request_base* r, const char* anonymous, const char* kind)
+    {
+        return r->name_.empty() ? std::string(anonymous) : fmt::format("{} '{}'", kind, r->name_);
+    }
+
+    static void translate_read_only(request_base* r) noexcept
     {
         try {
             std::rethrow_exception(r->error());
@@ -711,7 +823,7 @@ private:
                     errc::read_only_violation,
                     fmt::format("{} tried to write inside a read request ({}); nothing was changed. Send "
                                 "writes with async_write.",
-                                r->name_.empty() ? std::string("A request") : fmt::format("Request '{}'", r->name_),
+                                who(r, "A request", "Request"),
                                 e.what()),
                     e.getExtendedErrorCode())));
         }
@@ -740,19 +852,22 @@ private:
     }
 
     /// Requests in [from, to) without an error of their own get `e` (their shared transaction failed).
-    void fail_range(std::size_t from, std::size_t to, const std::exception_ptr& e) noexcept
+    static void fail_range(std::vector<request_base*>& group,
+                           std::size_t from,
+                           std::size_t to,
+                           const std::exception_ptr& e) noexcept
     {
         for (std::size_t i = from; i < to; ++i)
-            if (!group_[i]->error())
-                group_[i]->set_error(e);
+            if (!group[i]->error())
+                group[i]->set_error(e);
     }
 
-    void finish_range(std::size_t from, std::size_t to, lane l) noexcept
+    void finish_range(session& s, std::size_t from, std::size_t to, lane l) noexcept
     {
         const auto now = clock::now();
         auto& counters = lanes_[static_cast<int>(l)];
         for (std::size_t i = from; i < to; ++i) {
-            request_base* r = group_[i];
+            request_base* r = s.group[i];
             const bool failed = r->error() != nullptr;
             const auto wait = r->started_ - r->submitted_;
             const auto exec = now - r->started_;
@@ -766,7 +881,8 @@ private:
             r->complete(true);
             r->release();
         }
-        cached_statements_.store(conn_->cached_statements(), std::memory_order_relaxed);
+        if (!s.reader)
+            cached_statements_.store(s.conn->cached_statements(), std::memory_order_relaxed);
     }
 
     void report_slow(request_base* r, lane l, clock::duration wait, clock::duration exec, bool failed) noexcept
@@ -784,16 +900,17 @@ private:
 
     void shutdown() noexcept
     {
-        std::exception_ptr failure;
         try {
-            if (auto e = set_query_only(false))
+            if (auto e = writer_.set_query_only(false))
                 std::rethrow_exception(e);
-            conn_->exec("PRAGMA optimize");
+            writer_.conn->exec("PRAGMA optimize");
         }
         catch (const std::exception& e) {
-            log(opts_, log_level::warning, fmt::format("PRAGMA optimize at close of '{}' failed: {}", opts_.path, e.what()));
+            log(opts_,
+                log_level::warning,
+                fmt::format("PRAGMA optimize at close of '{}' failed: {}", opts_.path, e.what()));
         }
-        failure = shutdown_connection();
+        std::exception_ptr failure = writer_.close(opts_.path);
         std::vector<request_base*> waiters;
         {
             std::lock_guard lock(close_m_);
@@ -822,53 +939,21 @@ private:
         }
     }
 
-    /// Finalizes every statement, then closes the connection. Returns the close failure, if any.
-    std::exception_ptr shutdown_connection() noexcept
-    {
-        std::exception_ptr failure;
-        if (conn_)
-            conn_->clear_cache();
-        for (auto* s : {&begin_immediate_, &begin_, &commit_, &rollback_, &savepoint_, &release_,
-                        &rollback_to_})
-            s->finalize();
-        if (db_) {
-            sqlite3* h = db_->getHandle();
-            int leaked = 0;
-            while (sqlite3_stmt* s = sqlite3_next_stmt(h, nullptr)) {
-                sqlite3_finalize(s);
-                ++leaked;
-            }
-            if (leaked)
-                failure = std::make_exception_ptr(error(
-                    errc::closed,
-                    fmt::format("Closing '{}' found {} statement(s) still open (a SQLite::Statement kept "
-                                "beyond its request); they were finalized. Destroy statements before the "
-                                "request returns.",
-                                opts_.path,
-                                leaked)));
-            conn_.reset();
-            db_.reset(); // sqlite3_close: succeeds now that no statement is left
-        }
-        return failure;
-    }
-
     options opts_;
     boot_summary boot_;
-    request_queue queue_;
-    std::thread thread_;
+    request_queue queue_;        // writes, calls, and reads when there is no reader lane
+    request_queue reader_queue_; // reads, when options::readers > 0
+    std::thread thread_;         // the writer's
     std::mutex join_m_;
 
-    // Actor-thread state.
-    std::unique_ptr<SQLite::Database> db_;
-    std::unique_ptr<connection> conn_;
-    request_base* current_ = nullptr;
-    std::vector<request_base*> group_;
-    bool query_only_ = false;
-    own_statement begin_immediate_, begin_, commit_, rollback_, savepoint_, release_, rollback_to_;
+    session writer_;                                // the writer thread's own
+    std::vector<std::unique_ptr<session>> readers_; // fixed once the writer booted
+    std::vector<std::thread> reader_threads_;
+    bool reader_lane_ = false; // set before open returns, constant afterwards: submitters read it
 
     // Closing.
     std::mutex close_m_;
-    bool close_requested_ = false;
+    std::atomic<bool> close_requested_{false};
     bool finished_ = false;
     clock::time_point close_deadline_{};
     std::vector<request_base*> close_waiters_;
