@@ -957,6 +957,7 @@ int run(const config& cfg, std::ostream& out)
     o.synchronous = cfg.synchronous;
     o.migrations = bot_migrations();
     o.queue_capacity = 4096;
+    o.readers = cfg.readers;
     o.slow_request = std::chrono::milliseconds(250);
     o.on_slow_request = [](const dbactor::slow_request_info& info) {
         log("warning",

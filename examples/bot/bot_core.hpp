@@ -31,6 +31,8 @@ struct config
     bool self_check = false;
     /// Fault injection for the tests: every N-th iteration of the tempban sweep throws inside its request.
     unsigned fault_every = 0;
+    /// Read-only connections serving async_read (dbactor::options::readers); 0 = reads share the writer.
+    unsigned readers = 0;
     dbactor::synchronous_mode synchronous = dbactor::synchronous_mode::full;
 };
 

@@ -22,6 +22,9 @@ int main(int argc, char** argv)
     app.add_option("--threads", cfg.threads, "io_context threads (0 = one per core)")->capture_default_str();
     app.add_option("--seed", cfg.seed, "Seed of the simulated gateway (same seed, same guild ids)")
         ->capture_default_str();
+    app.add_option("--readers", cfg.readers, "Reader connections serving reads (0 = reads share the writer)")
+        ->capture_default_str()
+        ->check(CLI::Range(0u, 16u));
     bool normal = false;
     app.add_flag("--synchronous-normal",
                  normal,
