@@ -346,7 +346,10 @@ struct counters
     std::atomic<std::uint64_t> xp_awarded{0}, warnings{0}, bans{0}, auto_bans{0}, games{0}, wins{0}, ai_answers{0},
         ranks{0}, settings_changed{0};
     std::atomic<std::uint64_t> lifted{0};
+    std::atomic<std::uint64_t> paused_ticks{0}; // gateway ticks skipped because too much was in flight
 };
+
+constexpr std::int64_t max_in_flight = 8192;
 
 struct loop_report
 {
@@ -555,10 +558,17 @@ private:
         double owed = 0;
         auto next_tick = steady::now();
         while (!stopping_ && !stop_requested_) {
-            owed += per_tick;
-            while (owed >= 1) {
-                owed -= 1;
-                emit(make_event(rng, unit, ids));
+            // Backpressure: with too many events in flight the gateway stops reading (as a bot stops reading
+            // its socket), so a database that cannot keep up lowers the event rate instead of growing memory.
+            if (in_flight_.load() >= max_in_flight) {
+                ++counters_.paused_ticks;
+            }
+            else {
+                owed += per_tick;
+                while (owed >= 1) {
+                    owed -= 1;
+                    emit(make_event(rng, unit, ids));
+                }
             }
             next_tick += tick;
             gateway_timer_.expires_at(next_tick);
@@ -959,12 +969,26 @@ int run(const config& cfg, std::ostream& out)
     o.queue_capacity = 4096;
     o.readers = cfg.readers;
     o.slow_request = std::chrono::milliseconds(250);
-    o.on_slow_request = [](const dbactor::slow_request_info& info) {
+    // At most one slow-request line per second: under overload every request is slow, and a line each
+    // would bury everything else.
+    struct slow_log
+    {
+        std::atomic<std::int64_t> last_ns{0};
+        std::atomic<std::uint64_t> suppressed{0};
+    };
+    o.on_slow_request = [state = std::make_shared<slow_log>()](const dbactor::slow_request_info& info) {
+        const std::int64_t now = steady::now().time_since_epoch().count();
+        std::int64_t last = state->last_ns.load();
+        if (now - last < 1'000'000'000 || !state->last_ns.compare_exchange_strong(last, now)) {
+            ++state->suppressed;
+            return;
+        }
         log("warning",
-            fmt::format("slow request {}: waited {} and ran {}",
+            fmt::format("slow request {}: waited {} and ran {} ({} more slow requests not shown)",
                         info.name.empty() ? "(unnamed)" : info.name,
                         ms(static_cast<std::uint64_t>(info.queue_wait.count())),
-                        ms(static_cast<std::uint64_t>(info.execution.count()))));
+                        ms(static_cast<std::uint64_t>(info.execution.count())),
+                        state->suppressed.exchange(0)));
     };
     o.on_log = [](dbactor::log_level level, std::string_view msg) {
         if (level >= dbactor::log_level::warning)
@@ -1009,11 +1033,12 @@ int run(const config& cfg, std::ostream& out)
     const double secs = service.elapsed_s();
     fmt::print(out, "stopped: {} after {:.2f} s\n", service.stop_reason(), secs);
     fmt::print(out,
-               "gateway: emitted {} events (messages {}, commands {}, joins {})\n",
+               "gateway: emitted {} events (messages {}, commands {}, joins {}); paused {} ms for backpressure\n",
                c.emitted.load(),
                c.messages.load(),
                c.commands.load(),
-               c.joins.load());
+               c.joins.load(),
+               c.paused_ticks.load() * 10);
     fmt::print(out,
                "handled: {} events ({} failed), {:.0f} events/s; handler latency p50 {:.3f} ms p99 {:.3f} ms\n",
                c.handled.load(),
