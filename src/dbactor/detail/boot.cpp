@@ -1,20 +1,29 @@
+// The boot gate: nothing that writes runs before the file has been read and checked.
 #include <dbactor/detail/boot.hpp>
 
+#include <dbactor/detail/migrate.hpp>
 #include <dbactor/error.hpp>
 
 #include <SQLiteCpp/Database.h>
 #include <SQLiteCpp/Exception.h>
 #include <fmt/format.h>
 #include <sqlite3.h>
+#include <unistd.h>
 
+#include <algorithm>
+#include <array>
+#include <cctype>
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
 #include <string>
 
 namespace dbactor::detail {
 namespace {
 
 using clock = std::chrono::steady_clock;
+namespace fs = std::filesystem;
 
 std::string lower(std::string s)
 {
@@ -23,17 +32,40 @@ std::string lower(std::string s)
     return s;
 }
 
-std::string pragma_value(SQLite::Database& db, const std::string& name)
+bool is_memory(const std::string& path)
+{
+    return path.empty() || path == ":memory:" || path.starts_with("file::memory:") ||
+           (path.starts_with("file:") && path.find("mode=memory") != std::string::npos);
+}
+
+/// Rows of a pragma or query as text, up to `limit`; throws SQLite::Exception on failure.
+std::vector<std::string> rows_of(sqlite3* db, const std::string& sql, std::size_t limit, std::size_t* total = nullptr)
 {
     sqlite3_stmt* s = nullptr;
-    const std::string sql = "PRAGMA " + name;
-    if (sqlite3_prepare_v2(db.getHandle(), sql.c_str(), -1, &s, nullptr) != SQLITE_OK)
-        throw SQLite::Exception(db.getHandle(), sqlite3_errcode(db.getHandle()));
-    std::string v;
-    if (sqlite3_step(s) == SQLITE_ROW && sqlite3_column_text(s, 0))
-        v = reinterpret_cast<const char*>(sqlite3_column_text(s, 0));
+    if (sqlite3_prepare_v2(db, sql.c_str(), -1, &s, nullptr) != SQLITE_OK)
+        throw SQLite::Exception(db, sqlite3_errcode(db));
+    std::vector<std::string> rows;
+    std::size_t n = 0;
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        if (rows.size() < limit) {
+            const auto* t = sqlite3_column_text(s, 0);
+            rows.emplace_back(t ? reinterpret_cast<const char*>(t) : "");
+        }
+        ++n;
+    }
     sqlite3_finalize(s);
-    return v;
+    if (rc != SQLITE_DONE)
+        throw SQLite::Exception(db, rc);
+    if (total)
+        *total = n;
+    return rows;
+}
+
+std::string pragma_value(sqlite3* db, const std::string& name)
+{
+    auto rows = rows_of(db, "PRAGMA " + name, 1);
+    return rows.empty() ? std::string() : rows.front();
 }
 
 /// What `PRAGMA name` reads back as when it was set to `value` (synchronous reads back as a number).
@@ -57,6 +89,79 @@ std::string expected_readback(const std::string& name, const std::string& value)
     return v;
 }
 
+/// The first bytes of the main file, read without SQLite (which would not be asked to write anything
+/// either, but this way the checks need no connection at all).
+struct file_header
+{
+    bool exists = false;
+    std::uintmax_t size = 0;
+    bool sqlite_magic = false;
+    std::uint32_t page_size = 0;
+    std::uint32_t page_count = 0; ///< the in-header database size, 0 when not valid
+    bool wal_mode = false;        ///< header bytes 18/19 = 2
+};
+
+file_header read_header(const std::string& path)
+{
+    file_header h;
+    std::error_code ec;
+    if (!fs::is_regular_file(path, ec))
+        return h;
+    h.exists = true;
+    h.size = fs::file_size(path, ec);
+    std::array<unsigned char, 100> b{};
+    std::ifstream in(path, std::ios::binary);
+    in.read(reinterpret_cast<char*>(b.data()), b.size());
+    const auto got = static_cast<std::size_t>(in.gcount());
+    static constexpr char magic[] = "SQLite format 3";
+    h.sqlite_magic = got >= 16 && std::equal(magic, magic + 16, b.begin());
+    if (got < 100 || !h.sqlite_magic)
+        return h;
+    auto be32 = [&](int i) {
+        return (std::uint32_t(b[i]) << 24) | (std::uint32_t(b[i + 1]) << 16) | (std::uint32_t(b[i + 2]) << 8) |
+               std::uint32_t(b[i + 3]);
+    };
+    h.page_size = (std::uint32_t(b[16]) << 8) | b[17];
+    if (h.page_size == 1)
+        h.page_size = 65536;
+    h.wal_mode = b[18] == 2 && b[19] == 2;
+    if (be32(24) == be32(92)) // the in-header size is valid only when the change counters agree
+        h.page_count = be32(28);
+    return h;
+}
+
+std::string file_uri(const std::string& path, const char* params)
+{
+    std::string uri = "file:";
+    for (unsigned char ch : fs::absolute(path).string()) {
+        if (std::isalnum(ch) || ch == '/' || ch == '.' || ch == '-' || ch == '_' || ch == '~')
+            uri.push_back(static_cast<char>(ch));
+        else
+            uri += fmt::format("%{:02X}", ch);
+    }
+    return uri + "?" + params;
+}
+
+/// Records each step's duration in the report.
+class stepper
+{
+public:
+    explicit stepper(boot_summary& r) : r_(r) {}
+    template <class Fn>
+    void operator()(const char* name, Fn&& fn)
+    {
+        current_ = name;
+        const auto t0 = clock::now();
+        fn();
+        r_.steps.emplace_back(name, std::chrono::duration_cast<std::chrono::microseconds>(clock::now() - t0));
+    }
+    const char* current() const { return current_; }
+
+private:
+    boot_summary& r_;
+    const char* current_ = "open";
+};
+
 } // namespace
 
 void log(const options& o, log_level level, std::string_view message) noexcept
@@ -75,64 +180,290 @@ void log(const options& o, log_level level, std::string_view message) noexcept
 std::unique_ptr<SQLite::Database> boot(const options& o, boot_summary& report)
 {
     const auto t0 = clock::now();
+    report = boot_summary{};
     report.path = o.path;
     report.sqlite_version = sqlite3_libversion();
-
-    int flags = o.read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE;
-    if (o.create && !o.read_only)
-        flags |= SQLITE_OPEN_CREATE;
-    flags |= SQLITE_OPEN_NOMUTEX;
-
+    const bool memory = is_memory(o.path);
+    const bool plain_file = !memory && !o.path.starts_with("file:");
+    stepper step(report);
     std::unique_ptr<SQLite::Database> db;
-    try {
-        db = std::make_unique<SQLite::Database>(o.path, flags, 0, o.vfs);
-    }
-    catch (const SQLite::Exception& e) {
-        throw error(errc::open_failed,
-                    fmt::format("Cannot open the database '{}': {}. Check that the path exists and is "
-                                "writable{}.",
-                                o.path,
-                                e.what(),
-                                o.create ? "" : " (options::create is false, so the file must exist)"),
-                    e.getExtendedErrorCode());
-    }
-    sqlite3_extended_result_codes(db->getHandle(), 1);
-    db->setBusyTimeout(static_cast<int>(o.busy_timeout.count()));
+    sqlite3* h = nullptr;
 
-    std::vector<std::pair<std::string, std::string>> pragmas = {
-        {"journal_mode", "wal"},
-        {"synchronous", o.synchronous == synchronous_mode::full ? "full" : "normal"},
-        {"foreign_keys", "on"},
-        {"busy_timeout", std::to_string(o.busy_timeout.count())},
-        {"journal_size_limit", std::to_string(o.journal_size_limit)},
+    // Wraps an SQLite failure of the current step into a sentence: what, where, SQLite's text, what to do.
+    auto sqlite_failure = [&](const SQLite::Exception& e, errc otherwise, std::string_view advice) {
+        const int ext = e.getExtendedErrorCode();
+        const errc code = errc_for_sqlite(ext, otherwise);
+        std::string what = advice.empty() ? std::string() : " " + std::string(advice);
+        if (code == errc::busy)
+            what = fmt::format(" Another connection held a lock for longer than busy_timeout ({} ms); retry when "
+                               "it is done, or raise options::busy_timeout.",
+                               o.busy_timeout.count());
+        else if (code == errc::not_a_database)
+            what = " The file is not a SQLite database (or is encrypted); check the path. It was not modified.";
+        else if (code == errc::integrity_check_failed)
+            what = fmt::format(" The database is damaged and was not modified; restore it from a backup, or "
+                               "salvage it with `sqlite3 {} .recover`.",
+                               o.path);
+        return error(code, fmt::format("Boot of '{}' failed at step '{}': {}.{}", o.path, step.current(), e.what(), what),
+                     ext);
     };
-    pragmas.insert(pragmas.end(), o.pragmas.begin(), o.pragmas.end());
-    const bool memory = o.path == ":memory:" || o.path.empty();
-    for (const auto& [name, value] : pragmas) {
+
+    // 1. Open. Nothing here writes; the file is created (empty) only when allowed.
+    file_header header;
+    step("open", [&] {
+        if (plain_file)
+            header = read_header(o.path);
+        report.created = memory || !header.exists || header.size == 0;
+        std::string open_path = o.path;
+        int flags = SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_URI;
+        if (o.read_only) {
+            flags |= SQLITE_OPEN_READONLY;
+            if (plain_file && !header.exists)
+                throw error(errc::open_failed,
+                            fmt::format("The database '{}' does not exist. A read-only boot (dbtool check/status) "
+                                        "never creates one; check the path, or create it with `dbtool migrate`.",
+                                        o.path));
+            // A read-only connection to a WAL database would create -wal and -shm files when there are none
+            // (no writer is running): read the main file as immutable instead, which creates nothing.
+            if (plain_file && header.wal_mode && o.vfs.empty() && !fs::exists(o.path + "-wal"))
+                open_path = file_uri(o.path, "mode=ro&immutable=1");
+        }
+        else {
+            flags |= SQLITE_OPEN_READWRITE;
+            if (o.create)
+                flags |= SQLITE_OPEN_CREATE;
+            if (plain_file) {
+                // Fail fast and clearly where SQLite would say only "unable to open" or "readonly database"
+                // after the first write.
+                const fs::path dir = fs::absolute(o.path).parent_path();
+                if (header.exists && ::access(o.path.c_str(), W_OK) != 0)
+                    throw error(errc::open_failed,
+                                fmt::format("The database '{}' is read-only (no write permission). dbactor opens "
+                                            "a database for writing: make the file writable (chmod u+w), or use "
+                                            "options::read_only / dbtool check to inspect it.",
+                                            o.path));
+                if (::access(dir.c_str(), W_OK | X_OK) != 0)
+                    throw error(errc::open_failed,
+                                fmt::format("The directory '{}' of the database '{}' is not writable (or does "
+                                            "not exist). SQLite creates '{}-wal' and '{}-shm' next to the database; "
+                                            "make the directory writable, or move the database.",
+                                            dir.string(),
+                                            o.path,
+                                            o.path,
+                                            o.path));
+                if (!header.exists && !o.create)
+                    throw error(errc::open_failed,
+                                fmt::format("The database '{}' does not exist and options::create is false. Check "
+                                            "the path, or set create = true to make a new database.",
+                                            o.path));
+            }
+        }
         try {
-            if (!o.read_only)
-                db->exec(fmt::format("PRAGMA {} = {}", name, value));
-            std::string actual = lower(pragma_value(*db, name));
-            std::string expected = expected_readback(name, value);
-            report.pragmas.push_back({name, value, actual});
-            if (o.read_only)
-                continue;
-            if (lower(name) == "journal_mode" && memory && actual == "memory")
-                continue;
-            if (actual != expected)
-                throw error(errc::pragma_mismatch,
-                            fmt::format("PRAGMA {} was set to '{}' on '{}' but reads back '{}'. The file "
-                                        "system or VFS may not support it; choose another value.",
-                                        name,
-                                        value,
-                                        o.path,
-                                        actual));
+            db = std::make_unique<SQLite::Database>(open_path, flags, 0, o.vfs);
         }
         catch (const SQLite::Exception& e) {
-            throw error(errc::pragma_mismatch,
-                        fmt::format("PRAGMA {} = {} failed on '{}': {}.", name, value, o.path, e.what()),
+            throw error(errc::open_failed,
+                        fmt::format("Cannot open the database '{}'{}: {}. Check that the path exists and is "
+                                    "writable{}.",
+                                    o.path,
+                                    o.vfs.empty() ? std::string() : fmt::format(" with VFS '{}'", o.vfs),
+                                    e.what(),
+                                    o.vfs.empty() ? "" : ", and that the VFS is registered (sqlite3_vfs_register)"),
                         e.getExtendedErrorCode());
         }
+        h = db->getHandle();
+        sqlite3_extended_result_codes(h, 1);
+        sqlite3_busy_timeout(h, static_cast<int>(o.busy_timeout.count()));
+    });
+
+    // 2. Read the schema: a non-database fails here; a truncated file is caught from its own header.
+    bool empty_schema = true;
+    step("read schema", [&] {
+        try {
+            std::size_t objects = 0;
+            rows_of(h, "SELECT name FROM sqlite_schema", 0, &objects);
+            empty_schema = objects == 0;
+        }
+        catch (const SQLite::Exception& e) {
+            throw sqlite_failure(e, errc::open_failed, "");
+        }
+        if (plain_file && header.exists && header.size > 0) {
+            std::error_code ec;
+            const bool wal_pending = fs::exists(o.path + "-wal", ec) && fs::file_size(o.path + "-wal", ec) > 0;
+            const auto expected = std::uintmax_t(header.page_count) * header.page_size;
+            if (!wal_pending && header.page_count > 0 && header.size < expected)
+                throw error(errc::integrity_check_failed,
+                            fmt::format("Boot of '{}' failed at step 'read schema': the file is truncated (its "
+                                        "header says {} pages of {} bytes, {} bytes, but the file has {} bytes). "
+                                        "The database is damaged and was not modified; restore it from a backup, "
+                                        "or salvage it with `sqlite3 {} .recover`.",
+                                        o.path,
+                                        header.page_count,
+                                        header.page_size,
+                                        expected,
+                                        header.size,
+                                        o.path),
+                            SQLITE_CORRUPT);
+        }
+    });
+
+    // 3. Integrity, still without writing.
+    step("integrity check", [&] {
+        if (o.integrity_check == check_level::none || empty_schema) {
+            report.integrity = o.integrity_check == check_level::none ? "skipped" : "ok";
+            return;
+        }
+        const char* pragma = o.integrity_check == check_level::full ? "integrity_check" : "quick_check";
+        std::vector<std::string> rows;
+        try {
+            rows = rows_of(h, fmt::format("PRAGMA {}(20)", pragma), 20);
+        }
+        catch (const SQLite::Exception& e) {
+            throw sqlite_failure(e, errc::integrity_check_failed, "");
+        }
+        if (rows.size() == 1 && rows.front() == "ok") {
+            report.integrity = "ok";
+            return;
+        }
+        std::string first;
+        for (std::size_t i = 0; i < rows.size() && i < 5; ++i)
+            first += (i ? "; " : "") + rows[i];
+        report.integrity = first;
+        throw error(errc::integrity_check_failed,
+                    fmt::format("Boot of '{}' failed at step 'integrity check': PRAGMA {} reported {}{}: {}. The "
+                                "database is damaged and was not modified; restore it from a backup, or salvage "
+                                "it with `sqlite3 {} .recover`.",
+                                o.path,
+                                pragma,
+                                rows.size() >= 20 ? "20 or more problems" : fmt::format("{} problem(s)", rows.size()),
+                                rows.size() > 5 ? ", the first five" : "",
+                                first,
+                                o.path),
+                    SQLITE_CORRUPT);
+    });
+
+    // 5a. application_id is checked before anything is written (journal_mode=WAL rewrites the header of
+    // another application's file too); a new database gets it after the pragmas.
+    std::int64_t app_id = 0;
+    step("application_id", [&] {
+        try {
+            app_id = std::stoll(pragma_value(h, "application_id"));
+        }
+        catch (const SQLite::Exception& e) {
+            throw sqlite_failure(e, errc::open_failed, "");
+        }
+        if (o.application_id && !empty_schema && app_id != *o.application_id)
+            throw error(errc::wrong_application,
+                        fmt::format("Boot of '{}' failed at step 'application_id': the database belongs to another "
+                                    "application (PRAGMA application_id is {} ({:#x}), this program expects {} "
+                                    "({:#x})). It was not modified; check the path.",
+                                    o.path,
+                                    app_id,
+                                    static_cast<std::uint32_t>(app_id),
+                                    *o.application_id,
+                                    static_cast<std::uint32_t>(*o.application_id)));
+    });
+
+    // 4. Pragmas, each read back. A read-only boot sets none and only reports them.
+    step("pragmas", [&] {
+        std::vector<std::pair<std::string, std::string>> pragmas = {
+            {"journal_mode", "wal"},
+            {"synchronous", o.synchronous == synchronous_mode::full ? "full" : "normal"},
+            {"foreign_keys", "on"},
+            {"busy_timeout", std::to_string(o.busy_timeout.count())},
+            {"journal_size_limit", std::to_string(o.journal_size_limit)},
+        };
+        pragmas.insert(pragmas.end(), o.pragmas.begin(), o.pragmas.end());
+        for (const auto& [name, value] : pragmas) {
+            try {
+                if (!o.read_only || lower(name) == "busy_timeout") {
+                    const std::string sql = fmt::format("PRAGMA {} = {}", name, value);
+                    if (sqlite3_exec(h, sql.c_str(), nullptr, nullptr, nullptr) != SQLITE_OK)
+                        throw SQLite::Exception(h, sqlite3_errcode(h));
+                }
+                std::string actual = lower(pragma_value(h, name));
+                if (o.read_only && lower(name) == "journal_mode" && header.wal_mode)
+                    actual = "wal"; // opened immutable: the file itself is in WAL mode
+                report.pragmas.push_back({name, value, actual});
+                if (o.read_only)
+                    continue;
+                if (lower(name) == "journal_mode" && memory && actual == "memory")
+                    continue;
+                if (actual != expected_readback(name, value))
+                    throw error(errc::pragma_mismatch,
+                                fmt::format("Boot of '{}' failed at step 'pragmas': PRAGMA {} was set to '{}' but "
+                                            "reads back '{}'. The file system or VFS may not support it (WAL needs "
+                                            "shared memory: a local file system); choose another value.",
+                                            o.path,
+                                            name,
+                                            value,
+                                            actual));
+            }
+            catch (const SQLite::Exception& e) {
+                throw sqlite_failure(e,
+                                     errc::pragma_mismatch,
+                                     fmt::format("PRAGMA {} = {} was refused; check the pragma's name and value.",
+                                                 name,
+                                                 value));
+            }
+        }
+        if (!o.read_only && o.application_id && app_id != *o.application_id) {
+            const std::string sql = fmt::format("PRAGMA application_id = {}", *o.application_id);
+            if (sqlite3_exec(h, sql.c_str(), nullptr, nullptr, nullptr) != SQLITE_OK)
+                throw sqlite_failure(SQLite::Exception(h, sqlite3_errcode(h)), errc::open_failed,
+                                     "Setting the application_id of the new database failed.");
+        }
+    });
+
+    // 6. Migrations: applied (each in its own transaction), or only reported by a read-only boot.
+    step("migrations", [&] {
+        auto state = compare_state(o.migrations, read_ledger(h, o.path));
+        if (o.read_only || !o.apply_migrations) {
+            report.migrations = std::move(state);
+            return;
+        }
+        refuse_inconsistent(state, o.migrations, o.path);
+        std::vector<std::int64_t> applied_now;
+        for (const auto& s : state) {
+            if (s.status != migration_status::state::pending)
+                continue;
+            const auto& m = o.migrations.items()[static_cast<std::size_t>(s.version - 1)];
+            if (run_migration(h, m, true, o.path)) {
+                applied_now.push_back(m.version);
+                log(o, log_level::info, fmt::format("Applied migration {} to '{}'.", m.source, o.path));
+            }
+        }
+        report.migrations = compare_state(o.migrations, read_ledger(h, o.path));
+        refuse_inconsistent(report.migrations, o.migrations, o.path); // another migrator may be newer
+        for (auto& s : report.migrations)
+            s.applied_now = std::find(applied_now.begin(), applied_now.end(), s.version) != applied_now.end();
+    });
+
+    // 6b. Foreign keys, after the migrations.
+    step("foreign_key_check", [&] {
+        std::vector<std::string> first;
+        try {
+            report.foreign_key_violations = foreign_key_violations(h, first, 5);
+        }
+        catch (const error& e) {
+            throw error(e.value(), fmt::format("Boot of '{}' failed at step 'foreign_key_check': {}", o.path, e.what()),
+                        e.sqlite_code());
+        }
+        if (report.foreign_key_violations > 0 && !o.read_only)
+            throw error(errc::foreign_key_violation,
+                        fmt::format("Boot of '{}' failed at step 'foreign_key_check': {} row(s) refer to missing "
+                                    "parent rows, e.g. {}. Fix the data (delete or re-point those rows) in a "
+                                    "migration or with dbtool, then boot again.",
+                                    o.path,
+                                    report.foreign_key_violations,
+                                    fmt::join(first, "; ")));
+    });
+
+    try {
+        report.schema_version = std::stoll(pragma_value(h, "user_version"));
+    }
+    catch (const SQLite::Exception& e) {
+        throw sqlite_failure(e, errc::open_failed, "");
     }
     report.total = std::chrono::duration_cast<std::chrono::microseconds>(clock::now() - t0);
     return db;
@@ -141,7 +472,8 @@ std::unique_ptr<SQLite::Database> boot(const options& o, boot_summary& report)
 std::unique_ptr<SQLite::Database> open_reader(const options& o)
 {
     auto db = std::make_unique<SQLite::Database>(
-        o.path, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, static_cast<int>(o.busy_timeout.count()), o.vfs);
+        o.path, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_URI, static_cast<int>(o.busy_timeout.count()),
+        o.vfs);
     sqlite3_extended_result_codes(db->getHandle(), 1);
     return db;
 }
