@@ -68,6 +68,20 @@ std::string pragma_value(sqlite3* db, const std::string& name)
     return rows.empty() ? std::string() : rows.front();
 }
 
+/// sqlite3_exec, retrying SQLITE_BUSY until `timeout` passed: changing the journal mode needs an exclusive lock,
+/// and SQLite returns BUSY at once (no busy handler, to avoid a deadlock) while another connection holds a
+/// write lock. The contract is "busy after about busy_timeout", so wait here.
+int exec_waiting(sqlite3* db, const std::string& sql, std::chrono::milliseconds timeout)
+{
+    const auto until = clock::now() + timeout;
+    for (;;) {
+        const int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr);
+        if ((rc & 0xff) != SQLITE_BUSY || clock::now() >= until)
+            return rc;
+        sqlite3_sleep(10); // the same back-off the busy handler would use
+    }
+}
+
 /// What `PRAGMA name` reads back as when it was set to `value` (synchronous reads back as a number).
 std::string expected_readback(const std::string& name, const std::string& value)
 {
@@ -279,14 +293,6 @@ std::unique_ptr<SQLite::Database> boot(const options& o, boot_summary& report)
     // 2. Read the schema: a non-database fails here; a truncated file is caught from its own header.
     bool empty_schema = true;
     step("read schema", [&] {
-        try {
-            std::size_t objects = 0;
-            rows_of(h, "SELECT name FROM sqlite_schema", 0, &objects);
-            empty_schema = objects == 0;
-        }
-        catch (const SQLite::Exception& e) {
-            throw sqlite_failure(e, errc::open_failed, "");
-        }
         if (plain_file && header.exists && header.size > 0) {
             std::error_code ec;
             const bool wal_pending = fs::exists(o.path + "-wal", ec) && fs::file_size(o.path + "-wal", ec) > 0;
@@ -304,6 +310,14 @@ std::unique_ptr<SQLite::Database> boot(const options& o, boot_summary& report)
                                         header.size,
                                         o.path),
                             SQLITE_CORRUPT);
+        }
+        try {
+            std::size_t objects = 0;
+            rows_of(h, "SELECT name FROM sqlite_schema", 0, &objects);
+            empty_schema = objects == 0;
+        }
+        catch (const SQLite::Exception& e) {
+            throw sqlite_failure(e, errc::open_failed, "");
         }
     });
 
@@ -325,6 +339,21 @@ std::unique_ptr<SQLite::Database> boot(const options& o, boot_summary& report)
             report.integrity = "ok";
             return;
         }
+        // integrity_check puts several problems in one row, one per line.
+        std::vector<std::string> lines;
+        for (const auto& row : rows) {
+            std::size_t pos = 0;
+            while (pos <= row.size()) {
+                const auto nl = row.find('\n', pos);
+                auto line = row.substr(pos, nl == std::string::npos ? std::string::npos : nl - pos);
+                if (!line.empty() && !line.starts_with("*** in database"))
+                    lines.push_back(std::move(line));
+                if (nl == std::string::npos)
+                    break;
+                pos = nl + 1;
+            }
+        }
+        rows = std::move(lines);
         std::string first;
         for (std::size_t i = 0; i < rows.size() && i < 5; ++i)
             first += (i ? "; " : "") + rows[i];
@@ -378,8 +407,8 @@ std::unique_ptr<SQLite::Database> boot(const options& o, boot_summary& report)
             try {
                 if (!o.read_only || lower(name) == "busy_timeout") {
                     const std::string sql = fmt::format("PRAGMA {} = {}", name, value);
-                    if (sqlite3_exec(h, sql.c_str(), nullptr, nullptr, nullptr) != SQLITE_OK)
-                        throw SQLite::Exception(h, sqlite3_errcode(h));
+                    if (exec_waiting(h, sql, o.busy_timeout) != SQLITE_OK)
+                        throw SQLite::Exception(h, sqlite3_extended_errcode(h));
                 }
                 std::string actual = lower(pragma_value(h, name));
                 if (o.read_only && lower(name) == "journal_mode" && header.wal_mode)
@@ -409,8 +438,8 @@ std::unique_ptr<SQLite::Database> boot(const options& o, boot_summary& report)
         }
         if (!o.read_only && o.application_id && app_id != *o.application_id) {
             const std::string sql = fmt::format("PRAGMA application_id = {}", *o.application_id);
-            if (sqlite3_exec(h, sql.c_str(), nullptr, nullptr, nullptr) != SQLITE_OK)
-                throw sqlite_failure(SQLite::Exception(h, sqlite3_errcode(h)), errc::open_failed,
+            if (exec_waiting(h, sql, o.busy_timeout) != SQLITE_OK)
+                throw sqlite_failure(SQLite::Exception(h, sqlite3_extended_errcode(h)), errc::open_failed,
                                      "Setting the application_id of the new database failed.");
         }
     });
