@@ -414,7 +414,10 @@ public:
     const std::vector<loop_report>& loops() const { return loop_reports_; }
     const dbactor::stats_snapshot& db_stats() const { return stats_; }
     const totals& before() const { return before_; }
+    /// From the gateway's start until the last handler finished.
     double elapsed_s() const { return elapsed_s_; }
+    /// From the gateway's start until the stop request.
+    double running_s() const { return running_s_; }
     const std::string& stop_reason() const { return stop_reason_; }
     std::size_t limiter_buckets_removed() const { return buckets_removed_.load(); }
     std::size_t limiter_buckets_now() { return ai_.buckets() + moderation_.buckets() + commands_.buckets(); }
@@ -503,6 +506,7 @@ private:
 
         // Shutdown: stop the gateway and the loops, let in-flight handlers finish, then close the database.
         stopping_ = true;
+        running_s_ = std::chrono::duration<double>(steady::now() - started_).count();
         gateway_timer_.cancel();
         for (auto& t : loop_timers_)
             t->cancel();
@@ -879,7 +883,7 @@ private:
     std::int64_t guilds_added_ = 0;
     std::string stop_reason_;
     steady::time_point started_;
-    double elapsed_s_ = 0;
+    double elapsed_s_ = 0, running_s_ = 0;
     totals before_;
     dbactor::stats_snapshot stats_;
 };
@@ -1031,7 +1035,11 @@ int run(const config& cfg, std::ostream& out)
         return lat[std::min(lat.size() - 1, static_cast<std::size_t>(p * static_cast<double>(lat.size())))] / 1000.0;
     };
     const double secs = service.elapsed_s();
-    fmt::print(out, "stopped: {} after {:.2f} s\n", service.stop_reason(), secs);
+    fmt::print(out,
+               "stopped: {} after {:.2f} s; in-flight handlers drained in {:.2f} s\n",
+               service.stop_reason(),
+               service.running_s(),
+               secs - service.running_s());
     fmt::print(out,
                "gateway: emitted {} events (messages {}, commands {}, joins {}); paused {} ms for backpressure\n",
                c.emitted.load(),
