@@ -68,6 +68,7 @@ struct config
     fs::path dir;
     unsigned readers = 0;
     std::optional<std::size_t> max_batch;
+    bool ascending_inserts = false; ///< W3/W4 insert ids above the prefill's (appends) instead of random ids
 
     // Sizes (DESIGN.md); --quick shrinks them.
     std::size_t rows = 100'000;
@@ -87,7 +88,7 @@ struct config
     std::fprintf(stderr,
                  "dbactor-bench: %s\n"
                  "usage: dbactor-bench [--quick] [--rounds N] [--only W1,W2,W3,W3_NORMAL,W3_FULL,W4,W5] [--dir DIR]\n"
-                 "                     [--readers N] [--max-batch N]\n",
+                 "                     [--readers N] [--max-batch N] [--insert-order random|ascending]\n",
                  msg.c_str());
     std::exit(2);
 }
@@ -153,6 +154,12 @@ config parse_args(int argc, char** argv)
             c.max_batch = parse_count(a, value());
             if (*c.max_batch < 1)
                 usage_error("--max-batch must be at least 1 (1 = group commit off)");
+        }
+        else if (a == "--insert-order") {
+            const std::string v = value();
+            if (v != "random" && v != "ascending")
+                usage_error("--insert-order is 'random' (the default) or 'ascending'");
+            c.ascending_inserts = v == "ascending";
         }
         else if (a == "--help" || a == "-h")
             usage_error("runs workloads W1-W5 (DESIGN.md) through RAW, MUTEX and DBACTOR");
@@ -264,10 +271,21 @@ dataset make_dataset(const config& c)
     };
     for (std::size_t i = 0; i < c.rows; ++i)
         d.prefill.push_back(fresh_row());
+    // W3/W4 insert random ids (DESIGN.md) by default: each lands on a random leaf page, so a large insert is
+    // bound by the page cache. --insert-order ascending appends instead (ids above the prefill's).
+    std::int64_t next_id = 0;
+    for (const auto& r : d.prefill)
+        next_id = std::max(next_id, r.id);
+    auto insert_row = [&] {
+        if (!c.ascending_inserts)
+            return fresh_row();
+        const std::int64_t id = ++next_id;
+        return kv_row{id, id % 1000, random_text(rng, 32)};
+    };
     for (std::size_t i = 0; i < c.w3; ++i)
-        d.w3_rows.push_back(fresh_row());
+        d.w3_rows.push_back(insert_row());
     for (std::size_t i = 0; i < c.w4; ++i)
-        d.w4_rows.push_back(fresh_row());
+        d.w4_rows.push_back(insert_row());
     for (std::size_t i = 0; i < c.w1; ++i)
         d.w1_ids.push_back(d.prefill[rng() % d.prefill.size()].id);
     for (std::size_t i = 0; i < c.w2; ++i)
@@ -1155,9 +1173,10 @@ private:
         emit_comment(fmt::format("dbactor-bench: rows={} W1={} W2={} W3={} W4={} W5={} tasks={} rounds={}{}", cfg_.rows,
                                  cfg_.w1, cfg_.w2, cfg_.w3, cfg_.w4, cfg_.w5, cfg_.tasks, cfg_.rounds,
                                  cfg_.quick ? " (quick)" : ""));
-        emit_comment(fmt::format("sqlite {}; MUTEX pool threads={}; DBACTOR readers={} max_batch={}; dir {}",
+        emit_comment(fmt::format("sqlite {}; MUTEX pool threads={}; DBACTOR readers={} max_batch={}; insert ids {}; dir {}",
                                  sqlite3_libversion(), cfg_.pool_threads, cfg_.readers,
-                                 cfg_.max_batch ? fmt::format("{}", *cfg_.max_batch) : "default", work_.string()));
+                                 cfg_.max_batch ? fmt::format("{}", *cfg_.max_batch) : "default",
+                                 cfg_.ascending_inserts ? "ascending" : "random", work_.string()));
         emit_comment(fmt::format("W5: the bot example's traffic on its schema: {} events, {} requests, {:.0f}% of them "
                                  "writes; {} guilds",
                                  data_.events.size(), data_.w5_requests,
