@@ -1,0 +1,84 @@
+// dbtool's shared pieces: global options, exit codes and their severity, opening the database, output.
+#pragma once
+
+#include <dbactor/admin.hpp>
+#include <dbactor/dbactor.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace dbtool {
+
+/// `--db`, `--migrations`, `--json`: given before or after the command.
+struct global_options
+{
+    std::string db;
+    std::string migrations;
+    bool json = false;
+    std::int64_t busy_timeout_ms = 5000;
+    std::optional<std::int32_t> application_id;
+};
+
+/// The exit codes of DESIGN.md.
+enum exit_code : int
+{
+    ok = 0,
+    internal = 1,
+    usage = 2,
+    pending = 3,
+    modified = 4, ///< also: migration source invalid
+    ahead = 5,
+    failed = 6,
+    busy = 7,
+    corrupt = 8, ///< also: not a database
+    foreign_keys = 9,
+    wrong_application = 10,
+    interrupted = 130,
+};
+
+/// The text of `dbtool --help` about exit codes.
+extern const char* const exit_codes_help;
+
+/// The exit code of a library failure.
+int exit_code_for(dbactor::errc e) noexcept;
+
+/// The most severe of several codes: 130, 8, 10, 6, 4, 5, 9, 7, 3, 1, 2, then 0.
+int most_severe(const std::vector<int>& codes) noexcept;
+
+/// One thing `check` (or another command) found, with the exit code it stands for.
+struct finding
+{
+    int code;
+    std::string kind;
+    std::string message;
+};
+nlohmann::json to_json(const std::vector<finding>& f);
+
+/// Options for booting the database of `g` (`--db`), quiet below warnings. Errors: usage when --db is empty.
+dbactor::options base_options(const global_options& g);
+
+/// The migrations of `--migrations`, or nullopt when it was not given.
+std::optional<dbactor::migration_set> load_migrations(const global_options& g);
+
+const char* state_name(dbactor::migration_status::state s) noexcept;
+nlohmann::json to_json(const dbactor::migration_status& m);
+
+/// Prints one JSON document on stdout.
+void print_json(const nlohmann::json& j);
+
+/// SIGINT: while a command is interruptible it sees `interrupted()` and stops at a safe point (exit 130);
+/// otherwise the process exits with 130 at once (SQLite's transactions make that safe).
+void install_sigint_handler();
+void set_interruptible(bool on) noexcept;
+bool was_interrupted() noexcept;
+
+/// A command-line mistake found after parsing (exit code 2).
+struct usage_error : std::runtime_error
+{
+    using std::runtime_error::runtime_error;
+};
+
+} // namespace dbtool
