@@ -1,0 +1,397 @@
+// dbtool as a user runs it: each exit code, its output and JSON, and the multi-process contracts (two
+// migrators, check and backup next to a live writer, busy, SIGINT).
+#define CATCH_CONFIG_MAIN
+#include "../support.hpp"
+#include "process.hpp"
+
+#include <sqlite3.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+namespace fs = std::filesystem;
+using Catch::Matchers::Contains;
+
+namespace {
+
+struct result
+{
+    int code;
+    std::string out, err;
+};
+
+result dbtool(std::vector<std::string> args)
+{
+    args.insert(args.begin(), DBTOOL_EXE);
+    test::process p(std::move(args));
+    const int code = p.finish();
+    INFO("stdout: " << p.out() << "\nstderr: " << p.err());
+    REQUIRE(code != -1);
+    return {code, p.out(), p.err()};
+}
+
+std::string slurp(const std::string& path)
+{
+    std::ifstream in(path, std::ios::binary);
+    std::ostringstream s;
+    s << in.rdbuf();
+    return s.str();
+}
+
+void raw_exec(const std::string& path, const std::string& sql)
+{
+    sqlite3* db = nullptr;
+    REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
+    char* msg = nullptr;
+    const int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &msg);
+    INFO((msg ? msg : ""));
+    sqlite3_free(msg);
+    sqlite3_close(db);
+    REQUIRE(rc == SQLITE_OK);
+}
+
+/// A copy of the fixture migrations that a test may change.
+std::string copy_migrations(const test::temp_dir& dir, int upto = 3)
+{
+    const auto to = dir.file("migrations");
+    fs::create_directories(to);
+    for (const auto& e : fs::directory_iterator(DBTOOL_FIXTURE_MIGRATIONS))
+        if (std::stoi(e.path().filename().string().substr(0, 4)) <= upto)
+            fs::copy_file(e.path(), fs::path(to) / e.path().filename());
+    return to;
+}
+
+nlohmann::json parse_json(const result& r)
+{
+    INFO("stdout: " << r.out);
+    nlohmann::json j;
+    REQUIRE_NOTHROW(j = nlohmann::json::parse(r.out)); // exactly one document: parse() refuses trailing text
+    return j;
+}
+
+/// A database migrated to `version` by dbtool.
+void migrated(const test::temp_dir& dir, const std::string& migrations, int version = 3)
+{
+    const auto r = dbtool({"--db", dir.db(), "--migrations", migrations, "migrate", "--to", std::to_string(version)});
+    INFO(r.err);
+    REQUIRE(r.code == 0);
+}
+
+} // namespace
+
+TEST_CASE("--help documents every command and the exit codes with their severity order", "[dbtool]")
+{
+    const auto r = dbtool({"--help"});
+    CHECK(r.code == 0);
+    for (const char* cmd : {"migrate", "check", "status", "new", "backup", "optimize"})
+        CHECK_THAT(r.out, Contains(cmd));
+    for (const char* code : {"  3 ", "  4 ", "  5 ", "  6 ", "  7 ", "  8 ", "  9 ", "  10 ", "  130 "})
+        CHECK_THAT(r.out, Contains(code));
+    CHECK_THAT(r.out, Contains("8, 10, 6, 4, 5, 9, 7, 3"));
+}
+
+TEST_CASE("a usage mistake exits 2", "[dbtool]")
+{
+    test::temp_dir dir;
+    CHECK(dbtool({"frobnicate"}).code == 2);
+    CHECK(dbtool({"--db", dir.db(), "migrate", "--to", "x"}).code == 2);
+    const auto r = dbtool({"--db", dir.db(), "migrate"});
+    CHECK(r.code == 2);
+    CHECK_THAT(r.err, Contains("--migrations"));
+}
+
+TEST_CASE("migrate applies every migration, prints one JSON document, and check then exits 0", "[dbtool]")
+{
+    test::temp_dir dir;
+    const auto r = dbtool({"--db", dir.db(), "--migrations", DBTOOL_FIXTURE_MIGRATIONS, "--json", "migrate"});
+    REQUIRE(r.code == 0);
+    const auto j = parse_json(r);
+    CHECK(j["version"] == 3);
+    REQUIRE(j["steps"].size() == 3);
+    CHECK(j["steps"][2]["name"] == "numbers");
+    CHECK(j["steps"][2]["done"] == true);
+
+    const auto again = dbtool({"--db", dir.db(), "--migrations", DBTOOL_FIXTURE_MIGRATIONS, "migrate"});
+    CHECK(again.code == 0);
+    CHECK_THAT(again.out, Contains("up to date at version 3"));
+
+    const auto check = dbtool({"--db", dir.db(), "--migrations", DBTOOL_FIXTURE_MIGRATIONS, "--json", "check", "--full"});
+    CHECK(check.code == 0);
+    const auto c = parse_json(check);
+    CHECK(c["integrity"] == "ok");
+    CHECK(c["findings"].empty());
+}
+
+TEST_CASE("check exits 3 with pending migrations and status lists them", "[dbtool]")
+{
+    test::temp_dir dir;
+    migrated(dir, DBTOOL_FIXTURE_MIGRATIONS, 1);
+    const auto r = dbtool({"--db", dir.db(), "--migrations", DBTOOL_FIXTURE_MIGRATIONS, "check"});
+    CHECK(r.code == 3);
+    CHECK_THAT(r.out, Contains("0002_warnings.sql is not applied yet") && Contains("0003_numbers.sql"));
+
+    const auto s = dbtool({"--db", dir.db(), "--migrations", DBTOOL_FIXTURE_MIGRATIONS, "--json", "status"});
+    CHECK(s.code == 0);
+    const auto j = parse_json(s);
+    CHECK(j["version"] == 1);
+    CHECK(j["journal_mode"] == "wal");
+    CHECK(j["page_count"].get<int>() > 0);
+    REQUIRE(j["migrations"].size() == 3);
+    CHECK(j["migrations"][0]["state"] == "applied");
+    CHECK(j["migrations"][0].contains("applied_at"));
+    CHECK(j["migrations"][1]["state"] == "pending");
+}
+
+TEST_CASE("check and status change nothing and never create a database", "[dbtool]")
+{
+    test::temp_dir dir;
+    migrated(dir, DBTOOL_FIXTURE_MIGRATIONS, 2);
+    const auto before = slurp(dir.db());
+    CHECK(dbtool({"--db", dir.db(), "--migrations", DBTOOL_FIXTURE_MIGRATIONS, "check", "--full"}).code == 3);
+    CHECK(dbtool({"--db", dir.db(), "status"}).code == 0);
+    CHECK(slurp(dir.db()) == before);
+    CHECK_FALSE(fs::exists(dir.db() + "-wal"));
+    CHECK_FALSE(fs::exists(dir.db() + "-shm"));
+
+    const auto missing = dir.file("missing.db");
+    for (const char* cmd : {"check", "status"}) {
+        const auto r = dbtool({"--db", missing, cmd});
+        CHECK(r.code == 1);
+        CHECK_THAT(r.err, Contains("does not exist"));
+        CHECK_FALSE(fs::exists(missing));
+    }
+}
+
+TEST_CASE("a modified migration or an invalid migration directory exits 4", "[dbtool]")
+{
+    test::temp_dir dir;
+    const auto mig = copy_migrations(dir);
+    migrated(dir, mig);
+    std::ofstream(fs::path(mig) / "0002_warnings.sql", std::ios::app) << "CREATE INDEX w ON warnings (member_id);\n";
+    const auto r = dbtool({"--db", dir.db(), "--migrations", mig, "check"});
+    CHECK(r.code == 4);
+    CHECK_THAT(r.out, Contains("0002_warnings.sql was changed"));
+    CHECK(dbtool({"--db", dir.db(), "--migrations", mig, "migrate"}).code == 4);
+
+    std::ofstream(fs::path(mig) / "0005_gap.sql") << "SELECT 1;\n";
+    const auto gap = dbtool({"--db", dir.db(), "--migrations", mig, "check"});
+    CHECK(gap.code == 4);
+    CHECK_THAT(gap.err, Contains("0005_gap.sql"));
+}
+
+TEST_CASE("a database ahead of the migrations exits 5", "[dbtool]")
+{
+    test::temp_dir dir;
+    migrated(dir, DBTOOL_FIXTURE_MIGRATIONS);
+    const auto two = copy_migrations(dir, 2);
+    const auto r = dbtool({"--db", dir.db(), "--migrations", two, "--json", "check"});
+    CHECK(r.code == 5);
+    const auto j = parse_json(r);
+    CHECK(j["findings"][0]["kind"] == "ahead");
+    CHECK(dbtool({"--db", dir.db(), "--migrations", two, "migrate"}).code == 5);
+}
+
+TEST_CASE("a failing migration exits 6 with file:line:column, and earlier ones stay applied", "[dbtool]")
+{
+    test::temp_dir dir;
+    const auto mig = copy_migrations(dir);
+    std::ofstream(fs::path(mig) / "0004_bans.sql") << "-- bans\nCREATE TABLE bans (x);\n\n    CREATE TABLOID b (x);\n";
+    const auto r = dbtool({"--db", dir.db(), "--migrations", mig, "migrate"});
+    CHECK(r.code == 6);
+    CHECK_THAT(r.err, Contains("0004_bans.sql:4:12: near \"TABLOID\": syntax error"));
+    const auto s = parse_json(dbtool({"--db", dir.db(), "--json", "status"}));
+    CHECK(s["version"] == 3);
+}
+
+TEST_CASE("migrate --to goes down with down files; an irreversible migration exits 6 and changes nothing", "[dbtool]")
+{
+    test::temp_dir dir;
+    const auto mig = copy_migrations(dir);
+    migrated(dir, mig);
+    auto r = dbtool({"--db", dir.db(), "--migrations", mig, "migrate", "--to", "1"});
+    CHECK(r.code == 6);
+    CHECK_THAT(r.err, Contains("irreversible") && Contains("0003_numbers.down.sql"));
+    std::ofstream(fs::path(mig) / "0003_numbers.down.sql") << "DROP TABLE numbers;\n";
+    r = dbtool({"--db", dir.db(), "--migrations", mig, "migrate", "--to", "1", "--dry-run"});
+    CHECK(r.code == 0);
+    CHECK_THAT(r.out, Contains("would revert 0003_numbers.down.sql") && Contains("would revert 0002_warnings.down.sql"));
+    r = dbtool({"--db", dir.db(), "--migrations", mig, "migrate", "--to", "1"});
+    CHECK(r.code == 0);
+    CHECK_THAT(r.out, Contains("reverted 0003_numbers.down.sql") && Contains("now at version 1"));
+    CHECK(dbtool({"--db", dir.db(), "--migrations", mig, "check"}).code == 3);
+}
+
+TEST_CASE("a database locked by another process exits 7 after about --busy-timeout", "[dbtool]")
+{
+    test::temp_dir dir;
+    test::process holder({DBACTOR_TEST_HELPER_EXE, "hold-lock", dir.db()});
+    REQUIRE(holder.read_line() == "ready");
+    const auto t0 = std::chrono::steady_clock::now();
+    const auto r = dbtool({"--db", dir.db(), "--migrations", DBTOOL_FIXTURE_MIGRATIONS, "--busy-timeout", "300", "migrate"});
+    const auto took = std::chrono::steady_clock::now() - t0;
+    CHECK(r.code == 7);
+    CHECK_THAT(r.err, Contains("busy_timeout"));
+    CHECK(took >= std::chrono::milliseconds(250));
+    CHECK(took < std::chrono::seconds(10));
+    CHECK(holder.finish() == 0);
+}
+
+TEST_CASE("a damaged file or a non-database exits 8 and is not modified", "[dbtool]")
+{
+    test::temp_dir dir;
+    std::ofstream(dir.db()) << "this is a text file, not a database\n";
+    const auto before = slurp(dir.db());
+    auto r = dbtool({"--db", dir.db(), "--json", "check"});
+    CHECK(r.code == 8);
+    CHECK(parse_json(r)["findings"][0]["message"].get<std::string>().find("not a database") != std::string::npos);
+    CHECK(dbtool({"--db", dir.db(), "--migrations", DBTOOL_FIXTURE_MIGRATIONS, "migrate"}).code == 8);
+    CHECK(slurp(dir.db()) == before);
+
+    test::temp_dir dir2;
+    migrated(dir2, DBTOOL_FIXTURE_MIGRATIONS);
+    auto bytes = slurp(dir2.db());
+    bytes[4096 * 5] = '\x07'; // a b-tree page of `numbers` with an invalid page type
+    std::ofstream(dir2.db(), std::ios::binary | std::ios::trunc) << bytes;
+    r = dbtool({"--db", dir2.db(), "check"});
+    CHECK(r.code == 8);
+    CHECK(slurp(dir2.db()) == bytes);
+}
+
+TEST_CASE("foreign-key violations exit 9", "[dbtool]")
+{
+    test::temp_dir dir;
+    migrated(dir, DBTOOL_FIXTURE_MIGRATIONS, 2);
+    raw_exec(dir.db(), "INSERT INTO warnings (member_id, reason) VALUES (77, 'orphan');");
+    const auto r = dbtool({"--db", dir.db(), "--migrations", DBTOOL_FIXTURE_MIGRATIONS, "--json", "check"});
+    CHECK(r.code == 9); // pending (3) is listed too, but 9 is more severe
+    const auto j = parse_json(r);
+    CHECK(j["foreign_key_violations"] == 1);
+    std::vector<int> codes;
+    for (const auto& f : j["findings"])
+        codes.push_back(f["code"]);
+    CHECK(std::find(codes.begin(), codes.end(), 3) != codes.end());
+}
+
+TEST_CASE("a database of another application exits 10", "[dbtool]")
+{
+    test::temp_dir dir;
+    raw_exec(dir.db(), "PRAGMA application_id = 12345; CREATE TABLE t(x);");
+    const auto r = dbtool({"--db", dir.db(), "--application-id", "777", "check"});
+    CHECK(r.code == 10);
+    CHECK_THAT(r.out, Contains("another application"));
+}
+
+TEST_CASE("new writes the next numbered migration file", "[dbtool]")
+{
+    test::temp_dir dir;
+    const auto mig = copy_migrations(dir);
+    const auto r = dbtool({"--migrations", mig, "--json", "new", "add_bans"});
+    CHECK(r.code == 0);
+    CHECK(parse_json(r)["version"] == 4);
+    CHECK(fs::exists(fs::path(mig) / "0004_add_bans.sql"));
+    CHECK(dbtool({"--migrations", mig, "new", "bad name"}).code == 2);
+}
+
+TEST_CASE("backup copies the database and checks the copy; an existing target is refused", "[dbtool]")
+{
+    test::temp_dir dir;
+    migrated(dir, DBTOOL_FIXTURE_MIGRATIONS);
+    const auto to = dir.file("copy.db");
+    const auto r = dbtool({"--db", dir.db(), "--json", "backup", to, "--pages-per-step", "64"});
+    CHECK(r.code == 0);
+    const auto j = parse_json(r);
+    CHECK(j["quick_check"] == nlohmann::json::array({"ok"}));
+    CHECK(j["pages"].get<int>() > 64);
+    const auto s = parse_json(dbtool({"--db", to, "--migrations", DBTOOL_FIXTURE_MIGRATIONS, "--json", "check"}));
+    CHECK(s["exit_code"] == 0);
+    const auto again = dbtool({"--db", dir.db(), "backup", to});
+    CHECK(again.code == 1);
+    CHECK_THAT(again.err, Contains("already exists"));
+}
+
+TEST_CASE("optimize checkpoints and vacuums", "[dbtool]")
+{
+    test::temp_dir dir;
+    migrated(dir, DBTOOL_FIXTURE_MIGRATIONS);
+    raw_exec(dir.db(), "DELETE FROM numbers;");
+    const auto j = parse_json(dbtool({"--db", dir.db(), "--json", "optimize", "--vacuum"}));
+    CHECK(j["exit_code"] == 0);
+    CHECK(j["bytes_after"].get<std::int64_t>() < j["bytes_before"].get<std::int64_t>());
+    CHECK(dbtool({"--db", dir.file("missing.db"), "optimize"}).code == 1);
+    CHECK_FALSE(fs::exists(dir.file("missing.db")));
+}
+
+TEST_CASE("check and backup next to a live writer process succeed and the writer sees no busy errors", "[dbtool][migration]")
+{
+    test::temp_dir dir;
+    migrated(dir, DBTOOL_FIXTURE_MIGRATIONS);
+    test::process writer({DBACTOR_TEST_HELPER_EXE, "writer", dir.db()});
+    REQUIRE(writer.read_line() == "ready");
+    const auto check = dbtool({"--db", dir.db(), "--migrations", DBTOOL_FIXTURE_MIGRATIONS, "check", "--full"});
+    CHECK(check.code == 0);
+    const auto backup = dbtool({"--db", dir.db(), "backup", dir.file("live.db"), "--pages-per-step", "16"});
+    CHECK(backup.code == 0);
+    const auto status = dbtool({"--db", dir.db(), "status"});
+    CHECK(status.code == 0);
+    CHECK(writer.finish() == 0);
+    INFO(writer.out() << writer.err());
+    CHECK_THAT(writer.out(), Contains(" errors=0"));
+    CHECK(dbtool({"--db", dir.file("live.db"), "check"}).code == 0);
+}
+
+TEST_CASE("two processes booting at once never both apply a migration", "[migration][dbtool]")
+{
+    test::temp_dir dir;
+    test::process a({DBACTOR_TEST_HELPER_EXE, "boot", dir.db()});
+    test::process b({DBACTOR_TEST_HELPER_EXE, "boot", dir.db()});
+    a.write_line("go");
+    b.write_line("go");
+    const auto la = a.read_line(std::chrono::seconds(20));
+    const auto lb = b.read_line(std::chrono::seconds(20));
+    CHECK(a.finish() == 0);
+    CHECK(b.finish() == 0);
+    INFO(la << " / " << lb << " / " << a.err() << b.err());
+    REQUIRE(la.starts_with("applied="));
+    REQUIRE(lb.starts_with("applied="));
+    CHECK(std::stoi(la.substr(8)) + std::stoi(lb.substr(8)) == 3);
+    const auto j = parse_json(dbtool({"--db", dir.db(), "--migrations", DBTOOL_FIXTURE_MIGRATIONS, "--json", "check"}));
+    CHECK(j["exit_code"] == 0);
+    CHECK(j["migrations"].size() == 3);
+}
+
+TEST_CASE("dbactor_embed_migrations compiles in the same files and checksums as from_directory", "[migration][dbtool]")
+{
+    test::process p({DBACTOR_TEST_HELPER_EXE, "embedded", DBTOOL_FIXTURE_MIGRATIONS});
+    CHECK(p.finish() == 0);
+    CHECK(p.out() == "equal 3\n");
+}
+
+TEST_CASE("SIGINT ends dbtool with exit code 130", "[dbtool]")
+{
+    test::temp_dir dir;
+    test::process holder({DBACTOR_TEST_HELPER_EXE, "hold-lock", dir.db()});
+    REQUIRE(holder.read_line() == "ready");
+    // dbtool waits on the lock for up to 20 s; it is interrupted long before.
+    test::process tool({DBTOOL_EXE, "--db", dir.db(), "--migrations", DBTOOL_FIXTURE_MIGRATIONS, "--busy-timeout",
+                        "20000", "migrate"});
+    // Interrupt only once it has the database open (so its handler is surely installed): bounded wait.
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    bool open = false;
+    while (!open && std::chrono::steady_clock::now() < until) {
+        for (const auto& fd : fs::directory_iterator("/proc/" + std::to_string(tool.pid()) + "/fd")) {
+            std::error_code ec;
+            if (fs::read_symlink(fd.path(), ec) == fs::path(dir.db()))
+                open = true;
+        }
+        if (!open)
+            std::this_thread::yield();
+    }
+    REQUIRE(open);
+    const auto t0 = std::chrono::steady_clock::now();
+    ::kill(tool.pid(), SIGINT);
+    CHECK(tool.finish() == 130);
+    CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(5));
+    CHECK(holder.finish() == 0);
+}
