@@ -1,0 +1,121 @@
+// reliability_writer: boots the real library, runs concurrent producers and reports every acknowledged
+// write on stdout, one line each, written before the next request is sent ("A <req>").
+// Usage: reliability_writer DB full|normal PRODUCERS load|shutdown RUN [SHUTDOWN_AFTER_ACKS]
+//   load:     "R" once booted, then write until killed.
+//   shutdown: "R", then after SHUTDOWN_AFTER_ACKS acks a burst of 2000 async writes, "S" and close()
+//             while producers keep sending;
+//             "C" once close() returned (exit 0).
+// A request `req` writes rows (req, 0..rows_per_request-1); req = RUN << 32 | producer << 24 | seq.
+#include "schema.hpp"
+
+#include <dbactor/dbactor.hpp>
+
+#include <atomic>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <unistd.h>
+
+namespace {
+
+void say(const std::string& line)
+{
+    const std::string s = line + "\n";
+    // One write(2) per line: under PIPE_BUF, so lines never interleave and nothing waits in a buffer.
+    if (::write(1, s.data(), s.size()) != static_cast<ssize_t>(s.size()))
+        std::_Exit(3);
+}
+
+} // namespace
+
+int main(int argc, char** argv)
+{
+    if (argc < 6) {
+        std::fprintf(stderr, "usage: %s DB full|normal PRODUCERS load|shutdown RUN [SHUTDOWN_AFTER_ACKS]\n", argv[0]);
+        return 2;
+    }
+    const std::string path = argv[1];
+    const bool full = std::strcmp(argv[2], "full") == 0;
+    const int producers = std::atoi(argv[3]);
+    const std::string mode = argv[4];
+    const std::uint64_t run = std::strtoull(argv[5], nullptr, 10);
+    const long shutdown_after = argc > 6 ? std::atol(argv[6]) : 50;
+
+    dbactor::options o;
+    o.path = path;
+    o.synchronous = full ? dbactor::synchronous_mode::full : dbactor::synchronous_mode::normal;
+    o.migrations = rel::schema();
+    o.journal_size_limit = 256 * 1024; // small: checkpoints and WAL truncation happen while we kill
+    o.pragmas = {{"wal_autocheckpoint", "100"}};
+    o.on_log = [](dbactor::log_level, std::string_view) {};
+    dbactor::database db;
+    try {
+        db = dbactor::database::open(std::move(o));
+    }
+    catch (const std::exception& e) {
+        std::fprintf(stderr, "boot failed: %s\n", e.what());
+        return 4;
+    }
+    say("R");
+
+    std::atomic<long> acks{0};
+    std::vector<std::thread> threads;
+    for (int p = 0; p < producers; ++p) {
+        threads.emplace_back([&, p] {
+            std::mt19937_64 r(run * 1000 + static_cast<unsigned>(p));
+            for (std::uint64_t seq = 0;; ++seq) {
+                const std::int64_t req = static_cast<std::int64_t>(run << 32 | std::uint64_t(p) << 24 | seq);
+                std::string payload(64 + r() % 192, 'x');
+                for (auto& c : payload)
+                    c = static_cast<char>('a' + r() % 26);
+                try {
+                    db.write([req, &payload](dbactor::connection& c) {
+                        for (int part = 0; part < rel::rows_per_request; ++part)
+                            c.execute("INSERT INTO acks(req, part, payload) VALUES (?, ?, ?)", req, part, payload);
+                    });
+                }
+                catch (const dbactor::error& e) {
+                    if (e.value() == dbactor::errc::closed)
+                        return;
+                    std::fprintf(stderr, "write failed: %s\n", e.what());
+                    std::_Exit(5);
+                }
+                catch (const std::exception& e) {
+                    std::fprintf(stderr, "write failed: %s\n", e.what());
+                    std::_Exit(5);
+                }
+                say("A " + std::to_string(req));
+                acks.fetch_add(1);
+            }
+        });
+    }
+    if (mode == "shutdown") {
+        while (acks.load() < shutdown_after)
+            std::this_thread::yield();
+        // A burst in flight, so that close() has a queue to drain when the kill comes.
+        for (std::uint64_t k = 0; k < 2000; ++k) {
+            const std::int64_t req = static_cast<std::int64_t>(run << 32 | std::uint64_t(255) << 24 | k);
+            db.async_write(
+                [req](dbactor::connection& c) {
+                    for (int part = 0; part < rel::rows_per_request; ++part)
+                        c.execute("INSERT INTO acks(req, part, payload) VALUES (?, ?, 'burst')", req, part);
+                },
+                [req](std::exception_ptr e) {
+                    if (!e)
+                        say("A " + std::to_string(req));
+                });
+        }
+        say("S");
+        db.close();
+        say("C");
+    }
+    for (auto& t : threads)
+        t.join();
+    return 0;
+}
