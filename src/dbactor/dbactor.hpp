@@ -1,6 +1,7 @@
 // The umbrella header: everything a user of dbactor needs.
 #pragma once
 
+#include <dbactor/admin.hpp>
 #include <dbactor/connection.hpp>
 #include <dbactor/database.hpp>
 #include <dbactor/error.hpp>
