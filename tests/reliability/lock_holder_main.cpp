@@ -1,12 +1,13 @@
 // reliability_lock_holder: takes a lock on a database and holds it until told to let go.
-// Usage: reliability_lock_holder DB write|exclusive
+// Usage: reliability_lock_holder DB write|exclusive [BUSY_TIMEOUT_MS]
 //   write:     BEGIN IMMEDIATE (the write lock; readers continue)
 //   exclusive: BEGIN EXCLUSIVE on a rollback-journal connection (locking_mode=EXCLUSIVE), so nobody can read
 // Prints "L" once the lock is held, releases it when a line arrives on stdin or stdin closes, prints "U",
-// and exits 0. Exit 3 when the lock could not be taken within 5 s.
+// and exits 0. Exit 3 when the lock could not be taken within BUSY_TIMEOUT_MS (default 5000).
 #include <sqlite3.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 
@@ -19,7 +20,7 @@ int main(int argc, char** argv)
     sqlite3* db = nullptr;
     if (sqlite3_open_v2(argv[1], &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr) != SQLITE_OK)
         return 3;
-    sqlite3_busy_timeout(db, 5000);
+    sqlite3_busy_timeout(db, argc > 3 ? std::atoi(argv[3]) : 5000);
     const bool exclusive = std::strcmp(argv[2], "exclusive") == 0;
     if (exclusive)
         sqlite3_exec(db, "PRAGMA locking_mode=EXCLUSIVE", nullptr, nullptr, nullptr);
