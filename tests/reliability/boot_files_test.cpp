@@ -1,1 +1,571 @@
+// Boot-time reliability: bad files, read-only media, locks, bad migrations, a long reader next to the writer,
+// and a full disk (tmpfs and RLIMIT_FSIZE). Each case prints one line of figures.
 #include "common.hpp"
+
+#include <SQLiteCpp/Exception.h>
+#include <fmt/format.h>
+
+#include <filesystem>
+#include <regex>
+#include <thread>
+
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+namespace {
+
+double since(std::chrono::steady_clock::time_point t0)
+{
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+dbactor::options base_options(const std::string& path)
+{
+    dbactor::options o;
+    o.path = path;
+    o.synchronous = dbactor::synchronous_mode::normal;
+    o.migrations = rel::schema();
+    o.on_log = [](dbactor::log_level, std::string_view) {};
+    return o;
+}
+
+/// A closed, checkpointed database of the suite's schema holding `requests` requests (WAL gone).
+void make_database(const std::string& path, int requests, std::size_t payload = 200)
+{
+    auto db = dbactor::database::open(base_options(path));
+    db.write([&](dbactor::connection& c) {
+        for (int r = 1; r <= requests; ++r)
+            for (int part = 0; part < rel::rows_per_request; ++part)
+                c.execute("INSERT INTO acks VALUES (?, ?, ?)", r, part, std::string(payload, static_cast<char>('a' + r % 26)));
+    });
+    db.close();
+}
+
+/// What open did: the errc it failed with (nullopt when it booted) and its message.
+struct boot_result
+{
+    std::optional<dbactor::errc> code;
+    std::string message;
+    double seconds = 0;
+};
+
+boot_result try_boot(dbactor::options o)
+{
+    boot_result r;
+    const auto t0 = std::chrono::steady_clock::now();
+    try {
+        auto db = dbactor::database::open(std::move(o));
+        db.close();
+    }
+    catch (const dbactor::error& e) {
+        r.code = e.value();
+        r.message = e.what();
+    }
+    r.seconds = since(t0);
+    return r;
+}
+
+std::string errc_name(const std::optional<dbactor::errc>& c)
+{
+    return c ? dbactor::make_error_code(*c).message() : std::string("booted");
+}
+
+std::vector<std::string> schema_of(const std::string& path)
+{
+    rel::raw_db db(path, SQLITE_OPEN_READONLY);
+    return db.column("SELECT type || ' ' || name || ' ' || coalesce(sql, '') FROM sqlite_master ORDER BY 1");
+}
+
+} // namespace
+
+// ---- 5. bad files -----------------------------------------------------------------------------------------
+
+TEST_CASE("a bad file at boot fails with the right errc and leaves the main file byte-for-byte unchanged", "[boot][files]")
+{
+    struct bad
+    {
+        std::string name;
+        std::function<void(const test::temp_dir&)> make;
+        std::vector<dbactor::errc> expected; // empty: boots
+        bool create = true;
+    };
+    const std::vector<bad> cases = {
+        {"text_file",
+         [](const test::temp_dir& d) { rel::spit(d.db(), std::string(5000, 'x') + "\nnot a database\n"); },
+         {dbactor::errc::not_a_database}},
+        {"truncated",
+         [](const test::temp_dir& d) {
+             make_database(d.db(), 300);
+             auto bytes = rel::slurp(d.db());
+             rel::spit(d.db(), bytes.substr(0, bytes.size() / 2));
+         },
+         {dbactor::errc::integrity_check_failed}},
+        {"damaged_header",
+         [](const test::temp_dir& d) {
+             make_database(d.db(), 50);
+             auto bytes = rel::slurp(d.db());
+             for (int i = 0; i < 16; ++i)
+                 bytes[static_cast<std::size_t>(i)] = static_cast<char>(0xA5);
+             rel::spit(d.db(), bytes);
+         },
+         {dbactor::errc::not_a_database}},
+        {"damaged_interior_page",
+         [](const test::temp_dir& d) {
+             make_database(d.db(), 300);
+             auto bytes = rel::slurp(d.db());
+             const std::size_t page = 4096, at = page * (bytes.size() / page / 2);
+             for (std::size_t i = 0; i < 200; ++i)
+                 bytes[at + 8 + i] = static_cast<char>(0xFF - i);
+             rel::spit(d.db(), bytes);
+         },
+         {dbactor::errc::integrity_check_failed}},
+        {"zero_length", [](const test::temp_dir& d) { rel::spit(d.db(), ""); }, {}},
+        {"directory", [](const test::temp_dir& d) { fs::create_directory(d.db()); }, {dbactor::errc::open_failed}},
+        {"missing_without_create", [](const test::temp_dir&) {}, {dbactor::errc::open_failed}, false},
+        {"mismatched_wal",
+         [](const test::temp_dir& d) {
+             // The -wal of another database (same page size) next to this one.
+             make_database(d.db(), 20);
+             const auto other = d.file("other.sqlite");
+             {
+                 rel::raw_db raw(other, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+                 raw.exec("PRAGMA journal_mode=WAL; CREATE TABLE foreign_t(x); INSERT INTO foreign_t VALUES (1);");
+                 fs::copy_file(other + "-wal", d.db() + "-wal");
+                 // closing `raw` checkpoints and removes its own WAL; the copy stays
+             }
+         },
+         {dbactor::errc::integrity_check_failed, dbactor::errc::not_a_database}},
+    };
+    for (const auto& c : cases) {
+        test::temp_dir dir;
+        c.make(dir);
+        const bool was_there = rel::exists(dir.db());
+        const bool existed = was_there && fs::is_regular_file(dir.db());
+        const auto before = existed ? rel::slurp(dir.db()) : std::string();
+        auto o = base_options(dir.db());
+        o.create = c.create;
+        const auto r = try_boot(std::move(o));
+        const bool unchanged = !existed || rel::slurp(dir.db()) == before;
+        bool right = c.expected.empty() ? !r.code : (r.code && std::find(c.expected.begin(), c.expected.end(), *r.code) != c.expected.end());
+        if (c.name == "mismatched_wal" && !r.code)
+            right = rel::integrity(dir.db()) == "ok"; // SQLite may accept a foreign WAL whose frames are valid
+        rel::report("bad_file_" + c.name,
+                    {rel::str("errc", errc_name(r.code)),
+                     rel::flag("right_errc", right),
+                     rel::flag("main_file_unchanged", !r.code ? true : unchanged),
+                     rel::flag("created", !was_there && rel::exists(dir.db())),
+                     rel::num("seconds", r.seconds)});
+        INFO(c.name << ": " << errc_name(r.code) << ": " << r.message);
+        CHECK(right);
+        if (r.code) {
+            CHECK(unchanged);
+            CHECK(!r.message.empty());
+        }
+        if (c.name == "missing_without_create")
+            CHECK_FALSE(rel::exists(dir.db()));
+    }
+}
+
+// ---- 6. read-only media, locks ----------------------------------------------------------------------------
+
+TEST_CASE("a database on a read-only mount fails to boot cleanly and is not changed", "[boot][files]")
+{
+    test::temp_dir dir;
+    fs::create_directory(dir.file("rw"));
+    fs::create_directory(dir.file("ro"));
+    const auto rw_db = dir.file("rw") + "/db.sqlite";
+    make_database(rw_db, 20);
+    if (mount(dir.file("rw").c_str(), dir.file("ro").c_str(), nullptr, MS_BIND, nullptr) != 0 ||
+        mount(nullptr, dir.file("ro").c_str(), nullptr, MS_BIND | MS_REMOUNT | MS_RDONLY, nullptr) != 0) {
+        umount2(dir.file("ro").c_str(), MNT_DETACH);
+        rel::report("read_only_mount", {rel::flag("skipped", true)});
+        WARN("read-only bind mount not possible (needs root): skipped");
+        return;
+    }
+    struct unmount
+    {
+        std::string p;
+        ~unmount() { umount2(p.c_str(), MNT_DETACH); }
+    } guard{dir.file("ro")};
+    const auto ro_db = dir.file("ro") + "/db.sqlite";
+    const auto before = rel::slurp(ro_db);
+    const auto r = try_boot(base_options(ro_db));
+    auto ro = base_options(ro_db);
+    ro.read_only = true;
+    ro.apply_migrations = false;
+    const auto r2 = try_boot(std::move(ro));
+    rel::report("read_only_mount",
+                {rel::str("errc", errc_name(r.code)),
+                 rel::str("read_only_option_errc", errc_name(r2.code)),
+                 rel::flag("main_file_unchanged", rel::slurp(ro_db) == before),
+                 rel::num("seconds", r.seconds)});
+    INFO(r.message);
+    CHECK(r.code);
+    CHECK(r.seconds < 10);
+    CHECK(rel::slurp(ro_db) == before);
+}
+
+TEST_CASE("a database locked by another process fails with busy in bounded time, or boots once released", "[boot][lock]")
+{
+    test::temp_dir dir;
+    make_database(dir.db(), 10);
+    // A pending migration: boot needs the write lock.
+    auto with_v3 = [&](std::chrono::milliseconds busy) {
+        auto o = base_options(dir.db());
+        auto files = std::vector<std::pair<std::string, std::string>>{};
+        const auto set = rel::schema();
+        for (const auto& m : set.items())
+            files.emplace_back(fmt::format("{:04}_{}.sql", m.version, m.name), m.up_sql);
+        files.emplace_back("0003_more.sql", "CREATE TABLE more(x);\n");
+        o.migrations = dbactor::migration_set::from_files(files, "reliability");
+        o.busy_timeout = busy;
+        return o;
+    };
+    std::vector<rel::figure> figures;
+    for (const char* mode : {"write", "exclusive"}) {
+        rel::child holder(DBACTOR_RELIABILITY_LOCK_HOLDER, {dir.db(), mode}, true);
+        auto l = holder.read_line(10s);
+        REQUIRE((l && *l == "L"));
+        const auto r = try_boot(with_v3(500ms));
+        INFO(mode << ": " << r.message);
+        CHECK((r.code && *r.code == dbactor::errc::busy));
+        CHECK(r.seconds < 3.0);
+        figures.push_back(rel::num(std::string(mode) + "_lock_busy_seconds", r.seconds));
+        figures.push_back(rel::str(std::string(mode) + "_lock_errc", errc_name(r.code)));
+        holder.close_stdin();
+        REQUIRE(holder.wait(5s));
+    }
+    {
+        // Released 300 ms (by the test's clock) into a 5 s busy_timeout: boot waits, then succeeds.
+        rel::child holder(DBACTOR_RELIABILITY_LOCK_HOLDER, {dir.db(), "write"}, true);
+        auto l = holder.read_line(10s);
+        REQUIRE((l && *l == "L"));
+        auto booting = std::async(std::launch::async, [&] { return try_boot(with_v3(5000ms)); });
+        const auto until = std::chrono::steady_clock::now() + 300ms;
+        while (std::chrono::steady_clock::now() < until && booting.wait_for(0s) != std::future_status::ready)
+            std::this_thread::yield();
+        holder.close_stdin();
+        REQUIRE(booting.wait_for(10s) == std::future_status::ready);
+        const auto r = booting.get();
+        INFO(r.message);
+        CHECK(!r.code);
+        figures.push_back(rel::num("released_in_time_boot_seconds", r.seconds));
+        figures.push_back(rel::str("released_in_time_errc", errc_name(r.code)));
+    }
+    rel::report("locked_at_boot", figures);
+}
+
+// ---- 7. bad migrations ------------------------------------------------------------------------------------
+
+TEST_CASE("a bad migration is rolled back: version and schema unchanged, file:line:column in the message", "[boot][migrations]")
+{
+    struct bad
+    {
+        std::string name;
+        std::string file; // 0003_<file>.sql, or an edited 0001
+        std::string text;
+        std::vector<dbactor::errc> expected;
+        int line; // expected line in the message, 0 = not checked
+    };
+    const std::vector<bad> cases = {
+        {"syntax_error", "0003_bad.sql", "CREATE TABLE ok1(x);\nCREATE TABLE bad(x INTEGER,, y);\n",
+         {dbactor::errc::migration_failed}, 2},
+        {"runtime_error", "0003_bad.sql",
+         "CREATE TABLE ok1(x);\nINSERT INTO acks VALUES (999, 0, 'a');\n  INSERT INTO acks VALUES (999, 0, 'b');\n",
+         {dbactor::errc::migration_failed}, 3},
+        {"foreign_key_violation", "0003_bad.sql",
+         "CREATE TABLE p(id INTEGER PRIMARY KEY);\nCREATE TABLE c(p INTEGER REFERENCES p(id));\nINSERT INTO c VALUES (5);\n",
+         {dbactor::errc::migration_failed, dbactor::errc::foreign_key_violation}, 3},
+        {"foreign_key_violation_fk_off", "0003_bad.sql",
+         "-- dbactor: foreign-keys=off\nCREATE TABLE p(id INTEGER PRIMARY KEY);\nCREATE TABLE c(p INTEGER REFERENCES p(id));\n"
+         "INSERT INTO c VALUES (5);\n",
+         {dbactor::errc::foreign_key_violation}, 0},
+        {"edited_applied_file", "0001_acks.sql", "CREATE TABLE acks(req INTEGER, part INTEGER, payload TEXT);\n",
+         {dbactor::errc::migration_modified}, 0},
+    };
+    for (const auto& c : cases) {
+        test::temp_dir dir;
+        make_database(dir.db(), 10);
+        const auto schema_before = schema_of(dir.db());
+        std::int64_t version_before, ledger_before, rows_before;
+        {
+            rel::raw_db raw(dir.db(), SQLITE_OPEN_READONLY);
+            version_before = raw.scalar("PRAGMA user_version");
+            ledger_before = raw.scalar("SELECT count(*) FROM dbactor_migrations");
+            rows_before = raw.scalar("SELECT count(*) FROM acks");
+        }
+        std::vector<std::pair<std::string, std::string>> files;
+        const auto set = rel::schema();
+        for (const auto& m : set.items()) {
+            const auto name = fmt::format("{:04}_{}.sql", m.version, m.name);
+            files.emplace_back(name, name == c.file ? c.text : m.up_sql);
+        }
+        if (c.file.rfind("0003_", 0) == 0)
+            files.emplace_back(c.file, c.text);
+        auto o = base_options(dir.db());
+        o.migrations = dbactor::migration_set::from_files(files, "reliability");
+        const auto r = try_boot(std::move(o));
+        rel::raw_db raw(dir.db(), SQLITE_OPEN_READONLY);
+        const bool version_same = raw.scalar("PRAGMA user_version") == version_before &&
+                                  raw.scalar("SELECT count(*) FROM dbactor_migrations") == ledger_before;
+        const bool schema_same = schema_of(dir.db()) == schema_before;
+        const bool rows_same = raw.scalar("SELECT count(*) FROM acks") == rows_before;
+        const bool right = r.code && std::find(c.expected.begin(), c.expected.end(), *r.code) != c.expected.end();
+        std::smatch m;
+        const std::regex where(fmt::format(R"(reliability/{}:([0-9]+):([0-9]+))", c.file.substr(0, 4) + "_[a-z]+\\.sql"));
+        const bool located = std::regex_search(r.message, m, where) && (c.line == 0 || std::stoi(m[1]) == c.line);
+        rel::report("bad_migration_" + c.name,
+                    {rel::str("errc", errc_name(r.code)),
+                     rel::flag("right_errc", right),
+                     rel::flag("version_unchanged", version_same),
+                     rel::flag("schema_identical", schema_same),
+                     rel::flag("rows_unchanged", rows_same),
+                     rel::flag("file_line_column", located)});
+        INFO(c.name << ": " << errc_name(r.code) << ": " << r.message);
+        CHECK(right);
+        CHECK(version_same);
+        CHECK(schema_same);
+        CHECK(rows_same);
+        if (c.line > 0)
+            CHECK(located);
+    }
+}
+
+// Found by fuzz_migration_source: std::stoll on the version digits throws std::out_of_range.
+TEST_CASE("a migration file whose version does not fit in 64 bits is refused with migration_source_invalid", "[boot][migrations][bug]")
+{
+    const auto code = test::errc_of([] {
+        try {
+            dbactor::migration_set::from_files({{"99999999999999999999_huge.sql", "SELECT 1;\n"}});
+        }
+        catch (const std::out_of_range& e) {
+            FAIL("std::out_of_range escaped from_files: " << e.what());
+        }
+    });
+    CHECK(code == dbactor::errc::migration_source_invalid);
+}
+
+// Found by fuzz_migration_run: sqlite3_prepare stops at a NUL byte without advancing, and run_script loops.
+TEST_CASE("a migration containing a NUL byte fails to boot instead of hanging", "[boot][migrations][bug]")
+{
+    test::temp_dir dir;
+    fs::create_directory(dir.file("m"));
+    rel::spit(dir.file("m") + "/0001_nul.sql", std::string("CREATE TABLE t(x);\n\0garbage\n", 28));
+    rel::child w(DBACTOR_RELIABILITY_WRITER, {dir.db(), "normal", "1", "boot", "1", dir.file("m")});
+    auto line = w.read_line(10s);
+    INFO("boot with a NUL byte in a migration did not finish within 10 s (it hangs in run_script)");
+    REQUIRE(line);
+    CHECK((line->rfind("E ", 0) == 0 || *line == "R"));
+}
+
+// ---- 12. a long reader next to the writer -----------------------------------------------------------------
+
+TEST_CASE("a long reader next to the writer causes no busy errors and the WAL shrinks after it leaves", "[boot][reader]")
+{
+    const auto t0 = std::chrono::steady_clock::now();
+    test::temp_dir dir;
+    auto o = base_options(dir.db());
+    o.journal_size_limit = 256 * 1024;
+    auto db = dbactor::database::open(std::move(o));
+    auto write_some = [&](int from, int n) {
+        for (int i = from; i < from + n; ++i)
+            db.write([i](dbactor::connection& c) {
+                for (int part = 0; part < rel::rows_per_request; ++part)
+                    c.execute("INSERT INTO acks VALUES (?, ?, ?)", i, part, std::string(2000, 'r'));
+            });
+    };
+    auto wal_size = [&] { return rel::exists(dir.db() + "-wal") ? static_cast<std::int64_t>(fs::file_size(dir.db() + "-wal")) : 0; };
+    write_some(0, 50);
+
+    std::int64_t busy = 0, wal_max = 0;
+    {
+        // The reader: a snapshot held open (what `dbtool check --full` does on a large file).
+        rel::raw_db reader(dir.db(), SQLITE_OPEN_READONLY);
+        REQUIRE(reader.exec("BEGIN") == SQLITE_OK);
+        const auto seen = reader.scalar("SELECT count(*) FROM acks");
+        for (int round = 0; round < 10; ++round) {
+            try {
+                write_some(1000 + round * 100, 100);
+            }
+            catch (const std::exception& e) {
+                ++busy;
+                UNSCOPED_INFO("write failed next to the reader: " << e.what());
+            }
+            wal_max = std::max(wal_max, wal_size());
+        }
+        CHECK(reader.scalar("SELECT count(*) FROM acks") == seen); // its snapshot held
+        reader.exec("COMMIT");
+    }
+#ifdef DBACTOR_DBTOOL
+    {
+        rel::child tool(DBACTOR_DBTOOL, {"--db", dir.db(), "check", "--full"});
+        tool.drain(20s);
+        auto st = tool.wait(20s);
+        CHECK(st);
+    }
+#endif
+    // After the reader left: the next checkpoint completes and the WAL restarts, truncated to the limit.
+    std::int64_t wal_after = wal_size();
+    int writes_after = 0;
+    for (; writes_after < 2000 && wal_after > 256 * 1024; writes_after += 10) {
+        write_some(100000 + writes_after, 10);
+        wal_after = wal_size();
+    }
+    rel::report("long_reader",
+                {rel::num("busy_errors", busy),
+                 rel::num("wal_max_during_reader_kib", wal_max / 1024),
+                 rel::num("wal_after_kib", wal_after / 1024),
+                 rel::num("journal_size_limit_kib", std::int64_t(256)),
+                 rel::num("writes_until_under_limit", std::int64_t(writes_after)),
+                 rel::num("seconds", since(t0))});
+    CHECK(busy == 0);
+    CHECK(wal_max > 256 * 1024); // the reader really pinned the WAL
+    CHECK(wal_after <= 256 * 1024);
+}
+
+// ---- 4. disk full -----------------------------------------------------------------------------------------
+
+namespace {
+
+struct full_figures
+{
+    std::int64_t acked = 0, partial = 0, lost = 0;
+    std::string error;
+    bool read_while_full = false, write_after_free = false;
+};
+
+full_figures check_rows(const std::string& path, std::int64_t acked_max)
+{
+    full_figures f;
+    rel::raw_db raw(path, SQLITE_OPEN_READONLY);
+    f.partial = raw.scalar(fmt::format("SELECT count(*) FROM (SELECT req FROM acks GROUP BY req HAVING count(*) != {})",
+                                       rel::rows_per_request));
+    f.lost = acked_max - raw.scalar("SELECT count(DISTINCT req) FROM acks WHERE req BETWEEN 1 AND " + std::to_string(acked_max));
+    return f;
+}
+
+} // namespace
+
+TEST_CASE("disk full on a small tmpfs: clear error, no partial rows, reads work, writes resume after freeing space", "[.][tmpfs]")
+{
+    test::temp_dir dir;
+    const auto mnt = dir.file("tmpfs");
+    fs::create_directory(mnt);
+    if (geteuid() != 0 || mount("tmpfs", mnt.c_str(), "tmpfs", 0, "size=4m") != 0) {
+        std::printf("SKIPPED: mounting a tmpfs needs root (CAP_SYS_ADMIN)\n");
+        rel::report("disk_full_tmpfs", {rel::flag("skipped", true)});
+        std::fflush(stdout);
+        std::_Exit(77); // ctest SKIP_RETURN_CODE
+    }
+    struct unmount
+    {
+        std::string p;
+        ~unmount() { umount2(p.c_str(), MNT_DETACH); }
+    } guard{mnt};
+    const auto path = mnt + "/db.sqlite";
+    const auto filler = mnt + "/filler";
+    rel::spit(filler, std::string(1024 * 1024, 'f')); // freed later to make room
+
+    auto o = base_options(path);
+    o.journal_size_limit = 4 * 1024 * 1024;
+    auto db = dbactor::database::open(std::move(o));
+    full_figures f;
+    std::int64_t req = 1;
+    for (;; ++req) {
+        try {
+            db.write([req](dbactor::connection& c) {
+                for (int part = 0; part < rel::rows_per_request; ++part)
+                    c.execute("INSERT INTO acks VALUES (?, ?, ?)", req, part, std::string(8000, 'd'));
+            });
+            f.acked = req;
+        }
+        catch (const SQLite::Exception& e) {
+            f.error = fmt::format("SQLite::Exception({}) {}", e.getExtendedErrorCode(), e.what());
+            CHECK((e.getErrorCode() == SQLITE_FULL || e.getErrorCode() == SQLITE_IOERR));
+            break;
+        }
+        catch (const dbactor::error& e) {
+            f.error = fmt::format("dbactor::error {}", e.what());
+            break;
+        }
+        REQUIRE(req < 100000);
+    }
+    try {
+        f.read_while_full = db.read([](dbactor::connection& c) { return *c.query_one<std::int64_t>("SELECT count(*) FROM acks"); }) ==
+                            f.acked * rel::rows_per_request;
+    }
+    catch (const std::exception& e) {
+        UNSCOPED_INFO("read while full: " << e.what());
+    }
+    fs::remove(filler);
+    try {
+        db.write([](dbactor::connection& c) { c.execute("INSERT INTO acks VALUES (-1, 0, 'after'), (-1, 1, 'after'), (-1, 2, 'after')"); });
+        f.write_after_free = true;
+    }
+    catch (const std::exception& e) {
+        UNSCOPED_INFO("write after freeing space: " << e.what());
+    }
+    db.close();
+    auto rows = check_rows(path, f.acked);
+    rel::report("disk_full_tmpfs",
+                {rel::num("acked_writes", f.acked),
+                 rel::str("error", f.error),
+                 rel::flag("read_while_full", f.read_while_full),
+                 rel::flag("write_after_free", f.write_after_free),
+                 rel::num("partial_requests", rows.partial),
+                 rel::num("lost_acked", rows.lost),
+                 rel::str("integrity", rel::integrity(path))});
+    INFO(f.error);
+    CHECK(!f.error.empty());
+    CHECK(f.read_while_full);
+    CHECK(f.write_after_free);
+    CHECK(rows.partial == 0);
+    CHECK(rows.lost == 0);
+    CHECK(rel::integrity(path) == "ok");
+}
+
+TEST_CASE("a file size limit (RLIMIT_FSIZE) fails writes clearly, reads keep working, writes resume when lifted", "[disk_full]")
+{
+    test::temp_dir dir;
+    rel::child w(DBACTOR_RELIABILITY_WRITER, {dir.db(), "normal", "1", "fsize", "1"});
+    std::vector<std::string> lines;
+    while (auto l = w.read_line(20s)) {
+        lines.push_back(*l);
+        if (*l == "C")
+            break;
+    }
+    w.wait(10s);
+    std::int64_t acked = 0;
+    std::string error, read, write;
+    for (const auto& l : lines) {
+        if (l.rfind("A ", 0) == 0)
+            acked = std::max<std::int64_t>(acked, std::stoll(l.substr(2)));
+        else if (l.rfind("F ", 0) == 0)
+            error = l.substr(2);
+        else if (l.rfind("READ", 0) == 0)
+            read = l;
+        else if (l.rfind("W", 0) == 0)
+            write = l;
+    }
+    auto rows = check_rows(dir.db(), acked);
+    rel::report("disk_full_rlimit_fsize",
+                {rel::num("acked_writes", acked),
+                 rel::str("error", error),
+                 rel::str("read_while_full", read),
+                 rel::str("write_after_lift", write),
+                 rel::num("partial_requests", rows.partial),
+                 rel::num("lost_acked", rows.lost),
+                 rel::str("integrity", rel::integrity(dir.db()))});
+    INFO(error);
+    CHECK(!error.empty());
+    CHECK(error != "never failed");
+    CHECK(read == fmt::format("READ {}", acked * rel::rows_per_request));
+    CHECK(write == "W ok");
+    CHECK(rows.partial == 0);
+    CHECK(rows.lost == 0);
+    CHECK(rel::integrity(dir.db()) == "ok");
+}

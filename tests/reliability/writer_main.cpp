@@ -5,11 +5,16 @@
 //   shutdown: "R", then after SHUTDOWN_AFTER_ACKS acks a burst of 2000 async writes, "S" and close()
 //             while producers keep sending;
 //             "C" once close() returned (exit 0).
+//   boot:     boots with the migrations of directory argv[6] instead of the suite's schema; prints "R", or
+//             "E <errc> <message>" when open throws, and exits.
+//   fsize:    RLIMIT_FSIZE = current size + 256 KiB, SIGXFSZ ignored; writes 16 KiB requests until one fails
+//             ("F <what>"), then a read ("READ <rows>"), then lifts the limit and writes again ("W ok"), exit 0.
 // A request `req` writes rows (req, 0..rows_per_request-1); req = RUN << 32 | producer << 24 | seq.
 #include "schema.hpp"
 
 #include <dbactor/dbactor.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <cstdio>
@@ -20,6 +25,9 @@
 #include <thread>
 #include <vector>
 
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 namespace {
@@ -30,6 +38,65 @@ void say(const std::string& line)
     // One write(2) per line: under PIPE_BUF, so lines never interleave and nothing waits in a buffer.
     if (::write(1, s.data(), s.size()) != static_cast<ssize_t>(s.size()))
         std::_Exit(3);
+}
+
+void write_request(dbactor::database& db, std::int64_t req, std::size_t payload)
+{
+    db.write([req, payload](dbactor::connection& c) {
+        for (int part = 0; part < rel::rows_per_request; ++part)
+            c.execute("INSERT INTO acks(req, part, payload) VALUES (?, ?, ?)", req, part, std::string(payload, 'z'));
+    });
+}
+
+int fsize_mode(dbactor::database& db, const std::string& path)
+{
+    signal(SIGXFSZ, SIG_IGN); // the write fails with EFBIG instead of killing us
+    struct stat st{};
+    ::stat((path + "-wal").c_str(), &st);
+    struct stat main_st{};
+    ::stat(path.c_str(), &main_st);
+    rlimit lim{};
+    getrlimit(RLIMIT_FSIZE, &lim);
+    const rlimit saved = lim;
+    lim.rlim_cur = static_cast<rlim_t>(std::max(st.st_size, main_st.st_size) + 256 * 1024);
+    setrlimit(RLIMIT_FSIZE, &lim);
+    std::int64_t req = 1;
+    for (;; ++req) {
+        try {
+            write_request(db, req, 16 * 1024);
+            say("A " + std::to_string(req));
+        }
+        catch (const std::exception& e) {
+            std::string msg = e.what();
+            for (auto& c : msg)
+                if (c == '\n')
+                    c = ' ';
+            say("F " + msg);
+            break;
+        }
+        if (req > 10000) {
+            say("F never failed");
+            return 6;
+        }
+    }
+    try {
+        auto n = db.read([](dbactor::connection& c) { return *c.query_one<std::int64_t>("SELECT count(*) FROM acks"); });
+        say("READ " + std::to_string(n));
+    }
+    catch (const std::exception& e) {
+        say(std::string("READFAIL ") + e.what());
+    }
+    setrlimit(RLIMIT_FSIZE, &saved);
+    try {
+        write_request(db, -1, 16 * 1024);
+        say("W ok");
+    }
+    catch (const std::exception& e) {
+        say(std::string("WFAIL ") + e.what());
+    }
+    db.close();
+    say("C");
+    return 0;
 }
 
 } // namespace
@@ -50,7 +117,15 @@ int main(int argc, char** argv)
     dbactor::options o;
     o.path = path;
     o.synchronous = full ? dbactor::synchronous_mode::full : dbactor::synchronous_mode::normal;
-    o.migrations = rel::schema();
+    o.migrations = mode == "boot" && argc > 6 ? dbactor::migration_set{} : rel::schema();
+    try {
+        if (mode == "boot" && argc > 6)
+            o.migrations = dbactor::migration_set::from_directory(argv[6]);
+    }
+    catch (const dbactor::error& e) {
+        say("E " + std::to_string(static_cast<int>(e.value())) + " " + e.what());
+        return 0;
+    }
     o.journal_size_limit = 256 * 1024; // small: checkpoints and WAL truncation happen while we kill
     o.pragmas = {{"wal_autocheckpoint", "100"}};
     o.on_log = [](dbactor::log_level, std::string_view) {};
@@ -58,11 +133,27 @@ int main(int argc, char** argv)
     try {
         db = dbactor::database::open(std::move(o));
     }
+    catch (const dbactor::error& e) {
+        if (mode == "boot") {
+            std::string msg = e.what();
+            for (auto& c : msg)
+                if (c == '\n')
+                    c = ' ';
+            say("E " + std::to_string(static_cast<int>(e.value())) + " " + msg);
+            return 0;
+        }
+        std::fprintf(stderr, "boot failed: %s\n", e.what());
+        return 4;
+    }
     catch (const std::exception& e) {
         std::fprintf(stderr, "boot failed: %s\n", e.what());
         return 4;
     }
     say("R");
+    if (mode == "boot")
+        return 0;
+    if (mode == "fsize")
+        return fsize_mode(db, path);
 
     std::atomic<long> acks{0};
     std::vector<std::thread> threads;
