@@ -605,8 +605,11 @@ TEST_CASE("overload: fail-fast callers get queue_full, waiting callers wait, all
     CHECK(fast_ok == 512);
     CHECK(other == 0);
     CHECK(rows == n / 2 + 512);
-    // Bounded: the queued requests themselves, well under 2 KiB each (no copy per waiter, no leak).
+    // Bounded: the queued requests themselves, well under 2 KiB each (no copy per waiter, no leak). Sanitizer
+    // builds add redzones and quarantine to every allocation: reported, not checked.
+#ifndef DBACTOR_RELIABILITY_SANITIZED
     CHECK(growth_kib * 1024 < std::int64_t(n / 2 + 512) * 2048);
+#endif
 }
 
 // ---- shutdown with requests in flight ---------------------------------------------------------------------

@@ -84,7 +84,9 @@ std::vector<std::string> schema_of(const std::string& path)
 
 // ---- 5. bad files -----------------------------------------------------------------------------------------
 
-TEST_CASE("a bad file at boot fails with the right errc and leaves the main file byte-for-byte unchanged", "[boot][files]")
+namespace {
+
+void bad_files(bool only_wal)
 {
     struct bad
     {
@@ -141,6 +143,8 @@ TEST_CASE("a bad file at boot fails with the right errc and leaves the main file
          {dbactor::errc::integrity_check_failed, dbactor::errc::not_a_database}},
     };
     for (const auto& c : cases) {
+        if ((c.name == "mismatched_wal") != only_wal)
+            continue;
         test::temp_dir dir;
         c.make(dir);
         const bool was_there = rel::exists(dir.db());
@@ -151,15 +155,24 @@ TEST_CASE("a bad file at boot fails with the right errc and leaves the main file
         const auto r = try_boot(std::move(o));
         const bool unchanged = !existed || rel::slurp(dir.db()) == before;
         bool right = c.expected.empty() ? !r.code : (r.code && std::find(c.expected.begin(), c.expected.end(), *r.code) != c.expected.end());
-        if (c.name == "mismatched_wal" && !r.code)
-            right = rel::integrity(dir.db()) == "ok"; // SQLite may accept a foreign WAL whose frames are valid
+        std::int64_t rows_after = -1;
+        if (c.name == "mismatched_wal" && !r.code) {
+            // SQLite replays a foreign WAL whose frames are valid (nothing in a WAL names its database). Booting
+            // is then acceptable only if the database's own data is still there.
+            rel::raw_db raw(dir.db(), SQLITE_OPEN_READONLY);
+            rows_after = raw.column("SELECT name FROM sqlite_master WHERE name = 'acks'").empty()
+                             ? 0
+                             : raw.scalar("SELECT count(*) FROM acks");
+            right = rel::integrity(dir.db()) == "ok" && rows_after == 20 * rel::rows_per_request;
+        }
         rel::report("bad_file_" + c.name,
                     {rel::str("errc", errc_name(r.code)),
                      rel::flag("right_errc", right),
-                     rel::flag("main_file_unchanged", !r.code ? true : unchanged),
+                     rel::flag("main_file_unchanged", unchanged),
                      rel::flag("created", !was_there && rel::exists(dir.db())),
+                     rel::num("rows_after_boot", rows_after),
                      rel::num("seconds", r.seconds)});
-        INFO(c.name << ": " << errc_name(r.code) << ": " << r.message);
+        INFO(c.name << ": " << errc_name(r.code) << ": " << r.message << " (rows after boot " << rows_after << ")");
         CHECK(right);
         if (r.code) {
             CHECK(unchanged);
@@ -168,6 +181,20 @@ TEST_CASE("a bad file at boot fails with the right errc and leaves the main file
         if (c.name == "missing_without_create")
             CHECK_FALSE(rel::exists(dir.db()));
     }
+}
+
+} // namespace
+
+TEST_CASE("a bad file at boot fails with the right errc and leaves the main file byte-for-byte unchanged", "[boot][files]")
+{
+    bad_files(false);
+}
+
+// Found by this suite: SQLite replays any -wal whose frames are valid, and boot then migrates the foreign
+// schema it sees (no ledger) as if the database were new: the database's own rows are gone after close.
+TEST_CASE("a -wal of another database next to the file is refused, not replayed over its data", "[boot][files][bug]")
+{
+    bad_files(true);
 }
 
 // ---- 6. read-only media, locks ----------------------------------------------------------------------------
