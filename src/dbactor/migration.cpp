@@ -9,6 +9,7 @@
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <memory>
@@ -28,13 +29,38 @@ struct parsed_name
     bool down;
 };
 
-std::optional<parsed_name> parse_file_name(const std::string& file)
+std::optional<parsed_name> parse_file_name(const std::string& file, const std::string& where)
 {
     static const std::regex pattern(R"(^([0-9]{4,})_([A-Za-z0-9][A-Za-z0-9_\-]*?)(\.down)?\.sql$)");
     std::smatch m;
     if (!std::regex_match(file, m, pattern))
         return std::nullopt;
-    return parsed_name{std::stoll(m[1].str()), m[2].str(), m[3].matched};
+    const auto digits = m[1].str();
+    std::int64_t version = 0;
+    const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), version);
+    if (ec != std::errc{} || end != digits.data() + digits.size())
+        throw error(errc::migration_source_invalid,
+                    fmt::format("Migration file '{}' has a version number ({}) too large for a 64-bit integer. "
+                                "Number migrations 0001, 0002, … in order.",
+                                where,
+                                digits));
+    return parsed_name{version, m[2].str(), m[3].matched};
+}
+
+/// 1-based line and column (in bytes) of the first NUL byte in `text`, if any.
+std::optional<std::pair<int, int>> first_nul(std::string_view text)
+{
+    const auto at = text.find('\0');
+    if (at == std::string_view::npos)
+        return std::nullopt;
+    int line = 1;
+    std::size_t line_start = 0;
+    for (std::size_t i = 0; i < at; ++i)
+        if (text[i] == '\n') {
+            ++line;
+            line_start = i + 1;
+        }
+    return std::pair{line, static_cast<int>(at - line_start) + 1};
 }
 
 [[noreturn]] void invalid(std::string message)
@@ -51,13 +77,21 @@ migration_set migration_set::from_files(std::vector<std::pair<std::string, std::
     std::vector<std::pair<parsed_name, std::pair<std::string, std::string>>> downs;
     for (auto& [file, text] : files) {
         const std::string where = fmt::format("{}/{}", origin, file);
-        auto p = parse_file_name(file);
+        auto p = parse_file_name(file, where);
         if (!p)
             invalid(fmt::format("Migration file '{}' is not named NNNN_name.sql (four or more digits, an "
                                 "underscore, a name of letters, digits, '_' or '-'). Rename it.",
                                 where));
         if (p->version <= 0)
             invalid(fmt::format("Migration file '{}' has version 0; versions start at 0001.", where));
+        // SQLite stops reading SQL at a NUL byte, so the rest of the file would silently not run. A file
+        // saved as UTF-16 (every other byte NUL) is the usual cause.
+        if (const auto nul = first_nul(text))
+            invalid(fmt::format("{}:{}:{}: the migration file contains a NUL byte; SQL files must be UTF-8 text "
+                                "(a file saved as UTF-16 looks like this). Re-save it as UTF-8.",
+                                where,
+                                nul->first,
+                                nul->second));
         if (p->down) {
             parse_migration_directives(text, where); // validated now, applied when it runs
             downs.push_back({*p, {where, std::move(text)}});
@@ -347,8 +381,10 @@ void run_script(sqlite3* db, std::string_view text, const std::string& source, b
             const int ext = sqlite3_extended_errcode(db);
             fail(at, sqlite_text(db), ext, errc_for_sqlite(ext, errc::migration_failed));
         }
-        if (!st.s) { // only white space or comments were left
-            p = tail ? tail : end;
+        if (!st.s) { // only white space or comments were left (or a NUL byte, where SQLite stops reading)
+            if (!tail || tail <= p)
+                break;
+            p = tail;
             continue;
         }
         const std::size_t stmt_at = skip_blank(text, here);

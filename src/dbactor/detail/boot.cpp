@@ -156,6 +156,39 @@ std::string file_uri(const std::string& path, const char* params)
     return uri + "?" + params;
 }
 
+/// What the main file says on its own, without its -wal (read through an immutable connection, which takes
+/// no locks and creates nothing).
+struct main_file_view
+{
+    std::int64_t schema_version = 0;
+    bool has_ledger = false;
+};
+
+/// Reads the main file alone; nullopt when it cannot be read that way (the checks after it will say why).
+/// Nothing in a WAL names its database, and SQLite replays any -wal with valid frames over the main file.
+/// A -wal of the same database only ever moves it forward: the schema cookie never decreases (VACUUM
+/// increments it too) and the migration ledger, once there, stays. A -wal that moves it backwards belongs
+/// to another database (or to an older copy of this one).
+std::optional<main_file_view> read_main_file_only(const std::string& path, const std::string& vfs)
+{
+    try {
+        SQLite::Database alone(file_uri(path, "mode=ro&immutable=1"),
+                               SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_URI,
+                               0,
+                               vfs);
+        main_file_view v;
+        v.schema_version = std::stoll(pragma_value(alone.getHandle(), "schema_version"));
+        v.has_ledger = !rows_of(alone.getHandle(),
+                                "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'dbactor_migrations'",
+                                1)
+                            .empty();
+        return v;
+    }
+    catch (...) {
+        return std::nullopt;
+    }
+}
+
 /// Records each step's duration in the report.
 class stepper
 {
@@ -191,7 +224,31 @@ void log(const options& o, log_level level, std::string_view message) noexcept
     }
 }
 
+namespace {
+void boot_steps(const options& o, boot_summary& report, std::unique_ptr<SQLite::Database>& db);
+} // namespace
+
 std::unique_ptr<SQLite::Database> boot(const options& o, boot_summary& report)
+{
+    std::unique_ptr<SQLite::Database> db;
+    try {
+        boot_steps(o, report, db);
+    }
+    catch (...) {
+        // The last connection to close a WAL database checkpoints the -wal into the main file. A failed
+        // boot must not: a file refused at boot stays byte-for-byte what it was, and a -wal that is not
+        // its own is never copied into it.
+        if (db) {
+            sqlite3_db_config(db->getHandle(), SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, nullptr);
+            db.reset();
+        }
+        throw;
+    }
+    return db;
+}
+
+namespace {
+void boot_steps(const options& o, boot_summary& report, std::unique_ptr<SQLite::Database>& db)
 {
     const auto t0 = clock::now();
     report = boot_summary{};
@@ -200,7 +257,6 @@ std::unique_ptr<SQLite::Database> boot(const options& o, boot_summary& report)
     const bool memory = is_memory(o.path);
     const bool plain_file = !memory && !o.path.starts_with("file:");
     stepper step(report);
-    std::unique_ptr<SQLite::Database> db;
     sqlite3* h = nullptr;
 
     // Wraps an SQLite failure of the current step into a sentence: what, where, SQLite's text, what to do.
@@ -224,9 +280,15 @@ std::unique_ptr<SQLite::Database> boot(const options& o, boot_summary& report)
 
     // 1. Open. Nothing here writes; the file is created (empty) only when allowed.
     file_header header;
+    std::optional<main_file_view> main_only; // set when a non-empty -wal lies next to a database file
     step("open", [&] {
         if (plain_file)
             header = read_header(o.path);
+        if (plain_file && header.sqlite_magic && header.size > 0) {
+            std::error_code ec;
+            if (fs::exists(o.path + "-wal", ec) && fs::file_size(o.path + "-wal", ec) > 0)
+                main_only = read_main_file_only(o.path, o.vfs); // before the -wal is read with the file
+        }
         report.created = memory || !header.exists || header.size == 0;
         std::string open_path = o.path;
         int flags = SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_URI;
@@ -318,6 +380,38 @@ std::unique_ptr<SQLite::Database> boot(const options& o, boot_summary& report)
         }
         catch (const SQLite::Exception& e) {
             throw sqlite_failure(e, errc::open_failed, "");
+        }
+        if (main_only) {
+            std::int64_t with_wal = 0;
+            bool ledger = false;
+            try {
+                with_wal = std::stoll(pragma_value(h, "schema_version"));
+                ledger = !rows_of(h,
+                                  "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'dbactor_migrations'",
+                                  1)
+                              .empty();
+            }
+            catch (const SQLite::Exception& e) {
+                throw sqlite_failure(e, errc::open_failed, "");
+            }
+            const bool ledger_lost = main_only->has_ledger && !ledger;
+            if (with_wal < main_only->schema_version || ledger_lost)
+                throw error(errc::integrity_check_failed,
+                            fmt::format("Boot of '{}' failed at step 'read schema': the file '{}-wal' next to it "
+                                        "does not belong to this database: read with it, the database {} "
+                                        "(schema version {} with the -wal, {} in the main file alone). Nothing "
+                                        "was modified. If '{}-wal' was copied or left there by mistake, move it "
+                                        "(and '{}-shm') away and boot again; if the main file was replaced by an "
+                                        "older copy, put the matching file back.",
+                                        o.path,
+                                        o.path,
+                                        ledger_lost ? "loses its migration ledger (dbactor_migrations)"
+                                                    : "goes back to an older schema",
+                                        with_wal,
+                                        main_only->schema_version,
+                                        o.path,
+                                        o.path),
+                            SQLITE_CORRUPT);
         }
     });
 
@@ -495,8 +589,9 @@ std::unique_ptr<SQLite::Database> boot(const options& o, boot_summary& report)
         throw sqlite_failure(e, errc::open_failed, "");
     }
     report.total = std::chrono::duration_cast<std::chrono::microseconds>(clock::now() - t0);
-    return db;
 }
+
+} // namespace
 
 std::unique_ptr<SQLite::Database> open_reader(const options& o)
 {
