@@ -298,6 +298,7 @@ public:
 private:
     struct cancel_fn
     {
+        explicit cancel_fn(request_op* s) noexcept : self(s) {} // emplace() needs one before C++20's P0960 in clang
         request_op* self;
         void operator()(boost::asio::cancellation_type_t type) const
         {
