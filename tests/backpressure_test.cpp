@@ -37,7 +37,15 @@ public:
         test::get_within(s, "the pausing request starts");
     }
     actor_pause(const actor_pause&) = delete;
-    ~actor_pause() { release(); }
+    ~actor_pause()
+    {
+        // No REQUIRE here: a destructor that throws while a failing test unwinds would end the whole run.
+        if (!released_) {
+            released_ = true;
+            release_.set_value();
+            done_.wait_for(std::chrono::seconds(10));
+        }
+    }
     void release()
     {
         if (!released_) {
@@ -115,7 +123,10 @@ TEST_CASE("a waiting async sender does not block its io_context while the queue 
     std::thread runner([&] { io.run_for(10s); });
     auto ran = io_ran_while_waiting.get_future();
     CHECK(test::get_within(ran, "the io_context runs other work while the sender waits"));
-    CHECK(db.stats().queue_depth == 3); // two admitted, one waiting for space
+    const auto st = db.stats();
+    CHECK(st.queue_depth == 2); // the capacity: two admitted ...
+    CHECK(st.queue_waiting == 1); // ... and one waiting for space behind them
+    CHECK(test::errc_of([&] { db.read(one, {.wait_if_full = false}); }) == errc::queue_full);
     p.release();
     runner.join();
     CHECK(db_replied);
@@ -131,7 +142,9 @@ TEST_CASE("a blocking sender blocks only its own thread until there is space", "
     actor_pause p(db);
     auto admitted = db.async_read(one, asio::use_future);
     auto blocked = std::async(std::launch::async, [db, one]() mutable { return db.read(one); });
-    // This thread is free: it can see the blocked sender waiting in line.
+    // This thread is free: it sees the blocked sender waiting in line for space, without a reply.
+    REQUIRE(test::eventually([&] { return db.stats().queue_waiting == 1; }));
+    CHECK(db.stats().queue_depth == 1);
     CHECK(blocked.wait_for(0s) == std::future_status::timeout);
     CHECK(test::errc_of([&] { db.read(one, {.wait_if_full = false}); }) == errc::queue_full);
     p.release();
@@ -154,6 +167,35 @@ TEST_CASE("a queued request past its deadline is dropped unexecuted with timed_o
     CHECK(test::get_within(on_time, "the next request runs") == 1);
     CHECK(ran == 1);
     CHECK(db.stats().timed_out == 1);
+}
+
+TEST_CASE("an async request queued past its deadline is answered timed_out at the deadline while the actor is busy",
+          "[timeout]")
+{
+    test::temp_dir d;
+    auto db = dbactor::database::open(test::options_for(d));
+    std::atomic<int> ran{0};
+    auto count = [&ran](connection&) { return ++ran; };
+    actor_pause p(db);
+    const auto t0 = std::chrono::steady_clock::now();
+    auto patient = db.async_write(count, {.timeout = 60s}, asio::use_future);
+    // Sent after a request with a later deadline: the watcher must wake earlier for it.
+    auto late_write = db.async_write(count, {.timeout = 100ms}, asio::use_future);
+    auto late_read = db.async_read(count, {.timeout = 150ms}, asio::use_future);
+    auto untimed = db.async_write(count, asio::use_future);
+    // The actor is still paused: these answers come from the deadlines, not from the actor.
+    CHECK(errc_of_future(late_write, "the write is answered at its deadline") == errc::timed_out);
+    CHECK(errc_of_future(late_read, "the read is answered at its deadline") == errc::timed_out);
+    CHECK(std::chrono::steady_clock::now() - t0 >= 100ms);
+    CHECK(patient.wait_for(0s) == std::future_status::timeout);
+    CHECK(untimed.wait_for(0s) == std::future_status::timeout);
+    const auto st = db.stats();
+    CHECK(st.timed_out == 2);
+    CHECK(st.queue_depth == 2); // the answered ones left the line
+    p.release();
+    CHECK(test::get_within(patient, "the request with a later deadline runs") == 1);
+    CHECK(test::get_within(untimed, "the request without a deadline runs") == 2);
+    CHECK(ran == 2); // the timed-out ones never ran
 }
 
 TEST_CASE("a blocking request times out at its deadline even while the actor is busy", "[timeout]")

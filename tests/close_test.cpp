@@ -7,7 +7,10 @@
 #include <boost/asio/use_future.hpp>
 #include <sqlite3.h>
 
+#include <mutex>
+#include <optional>
 #include <thread>
+#include <vector>
 
 namespace asio = boost::asio;
 using namespace std::chrono_literals;
@@ -21,18 +24,6 @@ bool exists(const std::string& p)
     return std::filesystem::exists(p);
 }
 
-/// Waits (bounded) until `cond` holds; the condition is checked between yields, never after a sleep.
-template <class Cond>
-bool eventually(Cond cond, std::chrono::seconds limit = 10s)
-{
-    const auto until = std::chrono::steady_clock::now() + limit;
-    while (!cond()) {
-        if (std::chrono::steady_clock::now() > until)
-            return false;
-        std::this_thread::yield();
-    }
-    return true;
-}
 
 /// Another connection can take the write lock at once (no busy wait).
 bool write_lock_free(const std::string& path)
@@ -100,7 +91,7 @@ TEST_CASE("close drains queued requests: each completes normally within the grac
         queued.push_back(db.async_write([i](connection& c) { return c.execute("INSERT INTO t VALUES (?)", i); },
                                         asio::use_future));
     auto closing = std::async(std::launch::async, [db]() mutable { db.close(); });
-    REQUIRE(eventually([&] { return !db.is_open(); }));
+    REQUIRE(test::eventually([&] { return !db.is_open(); }));
     release.set_value();
     test::get_within(closing, "close returns after the drain");
     for (auto& f : queued)
@@ -129,7 +120,7 @@ TEST_CASE("requests still queued when shutdown_grace ends are answered closed wi
     test::get_within(s, "the blocker starts");
     auto late = db.async_write([&ran](connection&) { return ++ran; }, asio::use_future);
     auto closing = std::async(std::launch::async, [db]() mutable { db.close(); });
-    REQUIRE(eventually([&] { return !db.is_open(); }));
+    REQUIRE(test::eventually([&] { return !db.is_open(); }));
     release.set_value();
     test::get_within(closing, "close returns");
     CHECK(test::errc_of([&] { test::get_within(late, "the queued write is answered"); }) == errc::closed);
@@ -154,7 +145,7 @@ TEST_CASE("async_close completes on the caller's executor after the connection i
     CHECK_FALSE(exists(d.db() + "-wal"));
 }
 
-TEST_CASE("dropping the last handle inside a request does not deadlock", "[close]")
+TEST_CASE("dropping the last handle inside a completion running on the actor thread does not deadlock", "[close]")
 {
     test::temp_dir d;
     auto* last = new dbactor::database(dbactor::database::open(test::options_for(d)));
@@ -172,8 +163,8 @@ TEST_CASE("dropping the last handle inside a request does not deadlock", "[close
     auto f = done.get_future();
     test::get_within(f, "the completion runs");
     // The actor finishes closing on its own: the WAL is checkpointed away and the lock is free.
-    CHECK(eventually([&] { return !exists(d.db() + "-wal"); }));
-    CHECK(eventually([&] { return write_lock_free(d.db()); }));
+    CHECK(test::eventually([&] { return !exists(d.db() + "-wal"); }));
+    CHECK(test::eventually([&] { return write_lock_free(d.db()); }));
     auto again = dbactor::database::open(test::options_for(d));
     CHECK(again.read([](connection& c) { return *c.query_one<int>("SELECT count(*) FROM t"); }) == 1);
 }
@@ -220,4 +211,79 @@ TEST_CASE("PRAGMA optimize runs at close", "[close]")
     CHECK(optimized);
     std::lock_guard lock(m);
     CHECK(logged.empty()); // no failures to report
+}
+
+TEST_CASE("dropping the last handle inside a request itself does not deadlock", "[close]")
+{
+    test::temp_dir d;
+    auto holder = std::make_shared<std::optional<dbactor::database>>(dbactor::database::open(test::options_for(d)));
+    (*holder)->write([](connection& c) { c.exec("CREATE TABLE t(x)"); });
+    std::promise<void> sent;
+    auto sent_f = sent.get_future().share();
+    auto drop = [holder, sent_f](connection& c) {
+        sent_f.wait(); // the caller is out of async_write: nothing of it still uses the handle
+        c.execute("INSERT INTO t VALUES (1)");
+        holder->reset(); // the only handle, destroyed on the actor thread inside the request
+        return 1;
+    };
+    auto f = (*holder)->async_write(drop, asio::use_future);
+    sent.set_value();
+    CHECK(test::get_within(f, "the request that dropped the last handle is answered") == 1);
+    CHECK(test::eventually([&] { return !exists(d.db() + "-wal"); }));
+    CHECK(test::eventually([&] { return write_lock_free(d.db()); }));
+    auto again = dbactor::database::open(test::options_for(d));
+    CHECK(again.read([](connection& c) { return *c.query_one<int>("SELECT count(*) FROM t"); }) == 1);
+}
+
+TEST_CASE("a request still running when shutdown_grace ends is interrupted, rolled back and answered closed", "[close]")
+{
+    test::temp_dir d;
+    auto o = test::options_for(d);
+    o.shutdown_grace = 100ms;
+    auto db = dbactor::database::open(o);
+    db.write([](connection& c) { c.exec("CREATE TABLE t(x)"); });
+    std::promise<void> started;
+    auto endless_write = [&started](connection& c) {
+        c.execute("INSERT INTO t VALUES (1)");
+        started.set_value();
+        return c.query_one<std::int64_t>(
+                    "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c")
+            .value_or(0);
+    };
+    auto f = db.async_write(endless_write, asio::use_future);
+    auto s = started.get_future();
+    test::get_within(s, "the endless write starts");
+    const auto t0 = std::chrono::steady_clock::now();
+    db.close(); // returns once the running request was interrupted at the end of the grace
+    const auto took = std::chrono::steady_clock::now() - t0;
+    CHECK(took >= 100ms);
+    CHECK(took < 5s);
+    CHECK(test::errc_of([&] { test::get_within(f, "the interrupted write is answered"); }) == dbactor::errc::closed);
+    auto again = dbactor::database::open(test::options_for(d));
+    CHECK(again.read([](connection& c) { return *c.query_one<int>("SELECT count(*) FROM t"); }) == 0);
+}
+
+TEST_CASE("the last handle's destructor reports a close failure to on_log and does not throw", "[close]")
+{
+    test::temp_dir d;
+    auto o = test::options_for(d);
+    std::mutex m;
+    std::vector<std::string> errors;
+    o.on_log = [&](dbactor::log_level level, std::string_view message) {
+        if (level == dbactor::log_level::error) {
+            std::lock_guard lock(m);
+            errors.emplace_back(message);
+        }
+    };
+    {
+        auto db = dbactor::database::open(o);
+        db.call([](connection& c) {
+            sqlite3_stmt* leaked = nullptr; // kept beyond the request on purpose
+            sqlite3_prepare_v2(c.handle(), "SELECT 1", -1, &leaked, nullptr);
+        });
+    } // the destructor closes: it must log, not throw
+    std::lock_guard lock(m);
+    REQUIRE(errors.size() == 1);
+    CHECK_THAT(errors.front(), Catch::Contains("still open"));
+    CHECK_FALSE(exists(d.db() + "-wal"));
 }

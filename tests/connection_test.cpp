@@ -154,3 +154,21 @@ TEST_CASE_METHOD(fixture, "sqlite() gives the SQLiteCpp connection for what conn
     });
     CHECK(tables == 2);
 }
+
+TEST_CASE_METHOD(fixture, "the same SQL run again inside for_each gets a statement of its own", "[connection]")
+{
+    // The cached statement is still stepping in the outer loop; resetting it would restart the outer query.
+    auto pairs = db.read([](connection& c) {
+        std::vector<std::pair<std::int64_t, std::int64_t>> out;
+        c.for_each<std::int64_t>(
+            "SELECT id FROM big WHERE id <= ? ORDER BY id",
+            [&](std::int64_t id) {
+                const auto inner = c.query<std::int64_t>("SELECT id FROM big WHERE id <= ? ORDER BY id", 2);
+                out.emplace_back(id, static_cast<std::int64_t>(inner.size()));
+            },
+            3);
+        return out;
+    });
+    CHECK(pairs == std::vector<std::pair<std::int64_t, std::int64_t>>{{1, 2}, {2, 2}, {3, 2}});
+    CHECK(db.stats().cached_statements >= 1);
+}

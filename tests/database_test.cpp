@@ -1,6 +1,8 @@
 // The request kinds of dbactor::database: writes, reads, calls, and what reaches their callers.
 #include "support.hpp"
 
+#include <fstream>
+
 #include <SQLiteCpp/Exception.h>
 #include <sqlite3.h>
 
@@ -33,20 +35,30 @@ struct my_error
     int code;
 };
 
+/// Threads of this process now (/proc/self/task).
+std::size_t thread_count()
+{
+    std::size_t n = 0;
+    for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator("/proc/self/task"))
+        ++n;
+    return n;
+}
+
 } // namespace
 
 TEST_CASE("open applies the default pragmas and reads them back", "[database]")
 {
     test::temp_dir d;
-    auto o = test::options_for(d);
-    o.synchronous = dbactor::synchronous_mode::full;
+    dbactor::options o; // the defaults, but for the path and a quiet log
+    o.path = d.db();
+    o.on_log = [](dbactor::log_level, std::string_view) {};
     auto db = dbactor::database::open(o);
-    auto mode = db.call([](connection& c) { return *c.query_one<std::string>("PRAGMA journal_mode"); });
-    auto sync = db.call([](connection& c) { return *c.query_one<int>("PRAGMA synchronous"); });
-    auto fk = db.call([](connection& c) { return *c.query_one<int>("PRAGMA foreign_keys"); });
-    CHECK(mode == "wal");
-    CHECK(sync == 2);
-    CHECK(fk == 1);
+    auto pragma = [&](const char* sql) { return db.call([sql](connection& c) { return *c.query_one<std::string>(sql); }); };
+    CHECK(pragma("PRAGMA journal_mode") == "wal");
+    CHECK(pragma("PRAGMA synchronous") == "2"); // FULL
+    CHECK(pragma("PRAGMA foreign_keys") == "1");
+    CHECK(pragma("PRAGMA busy_timeout") == "5000");
+    CHECK(pragma("PRAGMA journal_size_limit") == std::to_string(64 * 1024 * 1024));
     const auto& report = db.boot_report();
     REQUIRE(report.pragmas.size() >= 4);
     CHECK(report.pragmas[0].name == "journal_mode");
@@ -58,7 +70,17 @@ TEST_CASE("open of an unopenable path throws open_failed and leaves no thread", 
     test::temp_dir d;
     auto o = test::options_for(d);
     o.path = d.file("missing-dir/sub/db.sqlite");
+    const auto before = thread_count();
     CHECK(test::errc_of([&] { dbactor::database::open(o); }) == errc::open_failed);
+    CHECK(thread_count() == before);
+    // A file that fails later in boot (after the connection was opened) leaves none either.
+    {
+        std::ofstream text(d.file("text.db"));
+        text << std::string(4096, 'x');
+    }
+    o.path = d.file("text.db");
+    CHECK(test::errc_of([&] { dbactor::database::open(o); }) == errc::not_a_database);
+    CHECK(thread_count() == before);
 }
 
 TEST_CASE("a write commits and its result reaches the caller", "[database]")

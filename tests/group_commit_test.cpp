@@ -1,7 +1,9 @@
 // Group commit: queued writes share one transaction, each in its own savepoint.
 #include "support.hpp"
 
+#include <SQLiteCpp/Exception.h>
 #include <boost/asio/use_future.hpp>
+#include <sqlite3.h>
 
 namespace asio = boost::asio;
 using dbactor::connection;
@@ -144,4 +146,66 @@ TEST_CASE("reads queued behind one another share one snapshot", "[group_commit]"
     auto s = p.db.stats();
     CHECK(s.read_batches == 1);
     CHECK(s.read_batch_mean == 10);
+}
+
+TEST_CASE("a write that runs COMMIT itself keeps nothing and is told so; the writes batched with it are rolled back and told so",
+          "[group_commit]")
+{
+    paused_db p;
+    auto before = p.db.async_write(insert(1), asio::use_future);
+    auto commits = p.db.async_write(
+        [](connection& c) {
+            c.execute("INSERT INTO t VALUES (2, 1)");
+            try {
+                c.exec("COMMIT");
+            }
+            catch (const SQLite::Exception&) {
+                // refused by the actor (SQLITE_CONSTRAINT_COMMITHOOK); the reply says so anyway
+            }
+            return 2;
+        },
+        asio::use_future);
+    auto after = p.db.async_write(insert(3), asio::use_future);
+    p.resume();
+    std::string what;
+    try {
+        test::get_within(commits, "the committing write is answered");
+        FAIL("a write that ran COMMIT itself succeeded");
+    }
+    catch (const SQLite::Exception& e) {
+        what = e.what();
+    }
+    CHECK_THAT(what, Catch::Contains("ran COMMIT itself"));
+    try {
+        test::get_within(before, "the write batched before it is answered");
+        FAIL("a write rolled back with its batch succeeded");
+    }
+    catch (const SQLite::Exception& e) {
+        CHECK(e.getErrorCode() == SQLITE_ABORT_ROLLBACK);
+        CHECK_THAT(std::string(e.what()), Catch::Contains("send it again"));
+    }
+    CHECK(test::get_within(after, "the write after it runs in a new transaction") == 1);
+    CHECK(p.ids() == std::vector<int>{3}); // nothing of 1 and 2 was kept: their callers were told so
+}
+
+TEST_CASE("a write that rolls back and begins a transaction of its own keeps nothing and is told so", "[group_commit]")
+{
+    paused_db p;
+    auto own = p.db.async_write(
+        [](connection& c) {
+            c.execute("INSERT INTO t VALUES (1, 1)");
+            c.exec("ROLLBACK; BEGIN; INSERT INTO t VALUES (2, 1)");
+            return 1;
+        },
+        asio::use_future);
+    p.resume();
+    try {
+        test::get_within(own, "the write is answered");
+        FAIL("a write that ended the actor's transaction succeeded");
+    }
+    catch (const SQLite::Exception& e) {
+        CHECK_THAT(std::string(e.what()), Catch::Contains("ended the write transaction itself"));
+    }
+    CHECK(p.ids().empty());
+    CHECK(p.db.call([](connection& c) { return sqlite3_get_autocommit(c.handle()); }) == 1);
 }

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <future>
 #include <string>
+#include <thread>
 
 namespace test {
 
@@ -57,6 +58,20 @@ T get_within(std::future<T>& f, const char* what, std::chrono::seconds limit = s
     INFO(what);
     REQUIRE(f.wait_for(limit) == std::future_status::ready);
     return f.get();
+}
+
+/// Polls `cond` (yielding between tries) until it holds or `limit` passed; false on timeout. For states
+/// that another thread reaches without telling this one (a queue length, a file disappearing).
+template <class Cond>
+bool eventually(Cond cond, std::chrono::seconds limit = std::chrono::seconds(10))
+{
+    const auto until = std::chrono::steady_clock::now() + limit;
+    while (!cond()) {
+        if (std::chrono::steady_clock::now() > until)
+            return false;
+        std::this_thread::yield();
+    }
+    return true;
 }
 
 /// The errc of a dbactor::error thrown by `fn`, failing when fn throws something else or nothing.

@@ -125,6 +125,10 @@ void throw_column_count(sqlite3_stmt* s, int wanted)
 
 statement_use::~statement_use()
 {
+    if (owned_) {
+        sqlite3_finalize(s_);
+        return;
+    }
     sqlite3_reset(s_);
     sqlite3_clear_bindings(s_);
 }
@@ -175,17 +179,21 @@ std::size_t connection::cached_statements() const noexcept
     return cache_->map_.size();
 }
 
-sqlite3_stmt* connection::prepare(std::string_view sql, int args)
+detail::prepared connection::prepare(std::string_view sql, int args)
 {
     auto& map = cache_->map_;
-    if (auto it = map.find(sql); it != map.end())
-        return it->second;
+    const auto it = map.find(sql);
+    // The cached statement is busy when an enclosing query still steps it (the same SQL again inside
+    // for_each, or inside a savepoint callback of a query): resetting it would restart that query.
+    const bool busy = it != map.end() && sqlite3_stmt_busy(it->second);
+    if (it != map.end() && !busy)
+        return {it->second, false};
 
     sqlite3* db = handle();
     sqlite3_stmt* s = nullptr;
     const char* tail = nullptr;
     const int rc = sqlite3_prepare_v3(
-        db, sql.data(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT, &s, &tail);
+        db, sql.data(), static_cast<int>(sql.size()), busy ? 0 : SQLITE_PREPARE_PERSISTENT, &s, &tail);
     if (rc != SQLITE_OK)
         throw SQLite::Exception(db, rc);
     if (s == nullptr)
@@ -208,8 +216,10 @@ sqlite3_stmt* connection::prepare(std::string_view sql, int args)
                                             args),
                                 SQLITE_RANGE);
     }
+    if (busy)
+        return {s, true};
     map.emplace(std::string(sql), s);
-    return s;
+    return {s, false};
 }
 
 void connection::exec(std::string_view script)

@@ -49,10 +49,18 @@ std::span<const std::byte> column_blob(sqlite3_stmt* s, int index) noexcept;
 
 /// Resets the statement and clears its bindings when the scope ends, so a cached SELECT never pins a read
 /// snapshot (which would stop WAL checkpoints) and bound buffers are never referenced later.
+/// A statement from connection::prepare: the cached one, or (when the cached one is still in use by an
+/// enclosing query, e.g. the same SQL run again inside for_each) a fresh one owned by its user.
+struct prepared
+{
+    sqlite3_stmt* stmt;
+    bool owned;
+};
+
 class statement_use
 {
 public:
-    explicit statement_use(sqlite3_stmt* s) noexcept : s_(s) {}
+    explicit statement_use(prepared p) noexcept : s_(p.stmt), owned_(p.owned) {}
     statement_use(const statement_use&) = delete;
     statement_use& operator=(const statement_use&) = delete;
     ~statement_use();
@@ -62,6 +70,7 @@ public:
 
 private:
     sqlite3_stmt* s_;
+    bool owned_;
 };
 
 template <class T>
@@ -307,7 +316,7 @@ public:
     std::size_t cached_statements() const noexcept;
 
 private:
-    sqlite3_stmt* prepare(std::string_view sql, int args);
+    detail::prepared prepare(std::string_view sql, int args);
     int begin_savepoint();
     void end_savepoint(int depth, bool release);
 

@@ -32,8 +32,9 @@ std::string describe(errc code, std::string_view name)
     const std::string who = name.empty() ? std::string("A request") : fmt::format("Request '{}'", name);
     switch (code) {
     case errc::closed:
-        return who + " was not run because the database is closed or closing. Send requests before "
-                     "close(), or keep a handle open while requests are still to be sent.";
+        return who + " was not run, or was interrupted and rolled back, because the database is closed or "
+                     "closing (past options::shutdown_grace). Send requests before close(), keep a handle open "
+                     "while requests are still to be sent, or raise shutdown_grace.";
     case errc::queue_full:
         return who + " was refused because the request queue is full (request_options::wait_if_full is "
                      "false). Retry later, wait for space with wait_if_full = true, or raise "
@@ -49,7 +50,7 @@ std::string describe(errc code, std::string_view name)
     }
 }
 
-/// Log-scale latency histogram with one writer (the actor thread) and any number of readers.
+/// Log-scale latency histogram: recorded by the threads serving a lane, read by stats() from any thread.
 class histogram
 {
 public:
@@ -59,8 +60,9 @@ public:
         bump(counts_[i], 1);
         bump(count_, 1);
         bump(sum_, ns);
-        if (ns > max_.load(std::memory_order_relaxed))
-            max_.store(ns, std::memory_order_relaxed);
+        auto seen = max_.load(std::memory_order_relaxed);
+        while (ns > seen && !max_.compare_exchange_weak(seen, ns, std::memory_order_relaxed)) {
+        }
     }
 
     latency_summary summary() const noexcept
@@ -83,7 +85,7 @@ private:
 
     static void bump(std::atomic<std::uint64_t>& a, std::uint64_t by) noexcept
     {
-        a.store(a.load(std::memory_order_relaxed) + by, std::memory_order_relaxed);
+        a.fetch_add(by, std::memory_order_relaxed); // the reader lane's threads share one histogram
     }
 
     static std::size_t index(std::uint64_t v) noexcept
@@ -147,8 +149,11 @@ std::exception_ptr make_error_ptr(errc code, std::string_view name)
 }
 
 /// A bounded queue between submitters and the threads serving it: an intrusive FIFO under one mutex.
-/// Requests that wait for space stand in the same line behind the admitted ones, so order is kept and no
-/// sender blocks. A consumer that finds it empty spins briefly before parking (a wake-up costs 10-20 µs).
+/// The first `capacity` requests that have not started are admitted; requests sent with wait_if_full stand
+/// in the same line behind them, waiting for space, so order is kept and no sender blocks. Consumers take
+/// one group at a time (a run of requests of one lane), so everything not being run stays here, where a
+/// deadline can still answer it. A consumer that finds the queue empty spins briefly before parking (a
+/// wake-up costs 10-20 µs).
 class request_queue
 {
 public:
@@ -187,31 +192,115 @@ public:
         return push_result::ok;
     }
 
-    /// Takes up to `max` requests in order, waiting while there is none; nullptr once closed and empty.
-    request_base* pop(std::size_t max) noexcept
+    enum class pop_result
     {
+        group,  ///< `out` holds the next group
+        idle,   ///< nothing arrived before `idle_until`
+        closed, ///< closed and empty
+    };
+
+    /// Takes the next group into `out`, waiting while the queue is empty (until `idle_until` at most): the
+    /// run of requests of one lane at the head, up to `max_batch` (a call, or a request with a deadline or a
+    /// cancellation slot, is a group of its own).
+    pop_result pop_group(std::vector<request_base*>& out,
+                         std::size_t max_batch,
+                         clock::time_point idle_until = clock::time_point::max()) noexcept
+    {
+        out.clear();
         if (!nonempty_.load(std::memory_order_acquire))
             spin();
         std::unique_lock lock(m_);
         while (!head_ && !closed_) {
             ++sleeping_;
-            cv_.wait(lock);
+            const bool timed_out = idle_until == clock::time_point::max()
+                                       ? (cv_.wait(lock), false)
+                                       : cv_.wait_until(lock, idle_until) == std::cv_status::timeout;
             --sleeping_;
+            if (timed_out && !head_ && !closed_)
+                return pop_result::idle;
         }
-        request_base* list = head_;
-        request_base* last = head_;
-        for (std::size_t n = 1; last && n < max && last->next_; ++n)
-            last = last->next_;
-        if (last) {
-            head_ = last->next_;
-            last->next_ = nullptr;
-            if (!head_)
-                tail_ = nullptr;
+        if (!head_)
+            return pop_result::closed;
+        const lane l = head_->lane_;
+        const bool alone = l == lane::call || head_->alone();
+        const std::size_t limit = alone ? 1 : std::min(std::max<std::size_t>(max_batch, 1), capacity_);
+        while (head_ && out.size() < limit && head_->lane_ == l && (out.empty() || !head_->alone())) {
+            request_base* r = head_;
+            head_ = r->next_;
+            r->next_ = nullptr;
+            out.push_back(r); // out has max_batch capacity reserved: no allocation
         }
+        if (!head_)
+            tail_ = nullptr;
         nonempty_.store(head_ != nullptr, std::memory_order_relaxed);
         if (head_ && sleeping_ > 0)
             cv_.notify_one(); // more than this consumer takes: wake another
-        return list;
+        return pop_result::group;
+    }
+
+    /// What expire() took out of the line.
+    struct expired
+    {
+        request_base* to_answer = nullptr; ///< past their deadline, finished as timed_out, not delivered yet
+        request_base* answered = nullptr;  ///< answered already while queued (cancelled)
+        std::uint64_t timed_out = 0, cancelled = 0;
+        clock::time_point next = clock::time_point::max(); ///< the earliest deadline still queued
+    };
+
+    /// Takes out of the line every queued request whose deadline is at or before `now` (finishing it as
+    /// errc::timed_out) and every one answered already. The caller counts them, then delivers and releases
+    /// them (deliver_expired), outside the lock: a reply then comes after the statistics that include it.
+    void expire(clock::time_point now, expired& out) noexcept
+    {
+        std::lock_guard lock(m_);
+        request_base* prev = nullptr;
+        for (request_base* r = head_; r;) {
+            request_base* const after = r->next_;
+            request_base** to = nullptr;
+            if (!r->pending()) {
+                to = &out.answered;
+                ++(r->interrupt_reason() == errc::timed_out ? out.timed_out : out.cancelled);
+            }
+            else if (r->has_deadline()) {
+                if (r->deadline_ <= now && r->finish(errc::timed_out)) {
+                    to = &out.to_answer;
+                    ++out.timed_out;
+                }
+                else
+                    out.next = std::min(out.next, r->deadline_);
+            }
+            if (to) {
+                if (prev)
+                    prev->next_ = after;
+                else
+                    head_ = after;
+                if (tail_ == r)
+                    tail_ = prev;
+                depth_.fetch_sub(1, std::memory_order_relaxed);
+                r->next_ = *to;
+                *to = r;
+            }
+            else
+                prev = r;
+            r = after;
+        }
+        nonempty_.store(head_ != nullptr, std::memory_order_relaxed);
+    }
+
+    static void deliver_expired(expired& e) noexcept
+    {
+        for (request_base* r = e.to_answer; r;) {
+            request_base* const after = r->next_;
+            r->complete(false);
+            r->release(); // the queue's reference
+            r = after;
+        }
+        for (request_base* r = e.answered; r;) {
+            request_base* const after = r->next_;
+            r->release();
+            r = after;
+        }
+        e.to_answer = e.answered = nullptr;
     }
 
     /// A popped request has started (or was answered): it no longer counts against the capacity.
@@ -232,8 +321,23 @@ public:
         return closed_;
     }
 
-    std::uint64_t depth() const noexcept { return depth_.load(std::memory_order_relaxed); }
-    std::uint64_t depth_max() const noexcept { return depth_max_.load(std::memory_order_relaxed); }
+    /// Requests not started yet, split into the admitted ones (at most the capacity) and those waiting for
+    /// space behind them.
+    std::uint64_t depth() const noexcept { return std::min<std::uint64_t>(depth_.load(std::memory_order_relaxed), capacity_); }
+    std::uint64_t waiting() const noexcept
+    {
+        const auto d = depth_.load(std::memory_order_relaxed);
+        return d > capacity_ ? d - capacity_ : 0;
+    }
+    std::uint64_t depth_max() const noexcept
+    {
+        return std::min<std::uint64_t>(depth_max_.load(std::memory_order_relaxed), capacity_);
+    }
+    std::uint64_t waiting_max() const noexcept
+    {
+        const auto d = depth_max_.load(std::memory_order_relaxed);
+        return d > capacity_ ? d - capacity_ : 0;
+    }
 
 private:
     void spin() const noexcept
@@ -298,23 +402,40 @@ private:
     sqlite3_stmt* s_ = nullptr;
 };
 
+/// When close() started and how long queued and running requests may still take (shared by the sessions).
+struct close_clock
+{
+    std::atomic<bool> requested{false};
+    clock::time_point deadline{}; // written before `requested` is set, read after it was seen set
+
+    bool past_grace(clock::time_point now) const noexcept
+    {
+        return requested.load(std::memory_order_acquire) && now >= deadline;
+    }
+};
+
 /// One connection and what the thread serving it keeps: the writer's (writes, calls, and reads when there
 /// is no reader lane) or a reader's (reads only, on a read-only connection).
 struct session
 {
     std::unique_ptr<SQLite::Database> db;
     std::unique_ptr<connection> conn;
-    request_base* current = nullptr; // the running request, seen by the progress handler
+    request_base* current = nullptr; // the running request, seen by the progress and commit hooks
+    bool commit_refused = false;     // the commit hook turned a write request's own COMMIT into a ROLLBACK
+    bool rolled_back = false;        // the rollback hook saw the transaction end inside a write request
     std::vector<request_base*> group;
     bool query_only = false;
     bool reader = false;
+    const close_clock* closing = nullptr;
     own_statement begin_immediate, begin, commit, rollback, savepoint, release, rollback_to;
 
     sqlite3* handle() const noexcept { return db->getHandle(); }
     bool in_transaction() const noexcept { return sqlite3_get_autocommit(handle()) == 0; }
 
-    void start(std::unique_ptr<SQLite::Database> opened)
+    void start(std::unique_ptr<SQLite::Database> opened, const close_clock& c, std::size_t max_batch)
     {
+        closing = &c;
+        group.reserve(std::max<std::size_t>(max_batch, 1)); // pop_group fills it without allocating
         db = std::move(opened);
         conn = std::make_unique<connection>(*db);
         sqlite3* h = handle();
@@ -326,24 +447,55 @@ struct session
             savepoint.prepare(h, "SAVEPOINT dbactor_request");
             release.prepare(h, "RELEASE dbactor_request");
             rollback_to.prepare(h, "ROLLBACK TO dbactor_request");
+            sqlite3_commit_hook(h, &session::on_commit, this);
+            sqlite3_rollback_hook(h, &session::on_rollback, this);
         }
         sqlite3_progress_handler(h, 1000, &session::on_progress, this);
     }
 
-    // Called by SQLite every 1000 VM steps: interrupts the running request when it was cancelled or its
-    // deadline passed. Scoped to the request: between requests there is nothing to interrupt.
+    // Called by SQLite every 1000 VM steps: interrupts the running request when it was cancelled, its
+    // deadline passed, or close()'s shutdown_grace is over. Scoped to the request: between requests there
+    // is nothing to interrupt.
     static int on_progress(void* p) noexcept
     {
-        request_base* r = static_cast<session*>(p)->current;
+        auto* s = static_cast<session*>(p);
+        request_base* r = s->current;
         if (!r)
             return 0;
         if (r->interrupted())
             return 1;
-        if (r->has_deadline() && clock::now() >= r->deadline_) {
+        const auto now = clock::now();
+        if (r->has_deadline() && now >= r->deadline_) {
             r->set_interrupt(errc::timed_out);
             return 1;
         }
+        if (s->closing && s->closing->past_grace(now)) {
+            r->set_interrupt(errc::closed);
+            return 1;
+        }
         return 0;
+    }
+
+    // A write request owns no transaction of its own: the actor commits it (with the others of its group)
+    // after it returns, and only then replies. A COMMIT run by the request itself is turned into a
+    // ROLLBACK, so that "replied after COMMIT" and "an error means no effect" both stay true.
+    static int on_commit(void* p) noexcept
+    {
+        auto* s = static_cast<session*>(p);
+        if (s->current && s->current->lane_ == lane::write) {
+            s->commit_refused = true;
+            return 1;
+        }
+        return 0;
+    }
+
+    // The transaction ended inside a write request: by its own ROLLBACK (or refused COMMIT), or by SQLite
+    // after an I/O error. Seen even when the request began another transaction afterwards.
+    static void on_rollback(void* p) noexcept
+    {
+        auto* s = static_cast<session*>(p);
+        if (s->current && s->current->lane_ == lane::write)
+            s->rolled_back = true;
     }
 
     /// Reads on the writer's connection run with `PRAGMA query_only` on, so that a write inside them fails
@@ -438,8 +590,12 @@ public:
             r->deadline_ = r->submitted_ + std::chrono::duration_cast<clock::duration>(ro.timeout);
         r->name_ = ro.name;
         auto& q = r->lane_ == lane::read && reader_lane_ ? reader_queue_ : queue_;
+        const auto deadline = r->deadline_; // r may be gone once pushed
         switch (q.push(r, ro.wait_if_full)) {
-        case request_queue::push_result::ok: return;
+        case request_queue::push_result::ok:
+            if (deadline != clock::time_point::max())
+                watch(deadline);
+            return;
         case request_queue::push_result::full:
             add(rejected_);
             reject(r, errc::queue_full);
@@ -476,9 +632,9 @@ public:
     void begin_close() noexcept
     {
         std::lock_guard lock(close_m_);
-        if (!close_requested_.load(std::memory_order_relaxed)) {
-            close_deadline_ = clock::now() + opts_.shutdown_grace;
-            close_requested_.store(true, std::memory_order_release);
+        if (!closing_.requested.load(std::memory_order_relaxed)) {
+            closing_.deadline = clock::now() + opts_.shutdown_grace;
+            closing_.requested.store(true, std::memory_order_release);
             queue_.close();
             reader_queue_.close();
         }
@@ -503,6 +659,9 @@ public:
         s.call = lanes_[2].snapshot();
         s.queue_depth = queue_.depth() + reader_queue_.depth();
         s.queue_depth_max = std::max(queue_.depth_max(), reader_queue_.depth_max());
+        s.queue_waiting = queue_.waiting() + reader_queue_.waiting();
+        s.queue_waiting_max = std::max(queue_.waiting_max(), reader_queue_.waiting_max());
+        s.idle_checkpoints = idle_checkpoints_.load(std::memory_order_relaxed);
         s.rejected = rejected_.load(std::memory_order_relaxed);
         s.timed_out = timed_out_.load(std::memory_order_relaxed);
         s.cancelled = cancelled_.load(std::memory_order_relaxed);
@@ -523,7 +682,7 @@ private:
     {
         current_actor = this;
         try {
-            writer_.start(detail::boot(opts_, boot_));
+            writer_.start(detail::boot(opts_, boot_), closing_, opts_.max_batch);
             start_readers();
         }
         catch (...) {
@@ -534,11 +693,119 @@ private:
         }
         booted.set_value();
 
-        while (request_base* list = queue_.pop(std::numeric_limits<std::size_t>::max()))
-            process(writer_, list);
+        // After a write, the first moment the queue has been empty for options::idle_checkpoint, the WAL is
+        // checkpointed: a WAL that grew behind a long reader then shrinks without waiting for more writes.
+        const bool checkpoints = opts_.idle_checkpoint.count() > 0 && !opts_.read_only && !is_memory_path(opts_.path);
+        auto idle_until = clock::time_point::max();
+        for (;;) {
+            const auto got = queue_.pop_group(writer_.group, opts_.max_batch, idle_until);
+            if (got == request_queue::pop_result::closed)
+                break;
+            if (got == request_queue::pop_result::idle) {
+                idle_until = idle_checkpoint() ? clock::time_point::max() : clock::now() + opts_.idle_checkpoint;
+                continue;
+            }
+            if (process(writer_) && checkpoints)
+                idle_until = clock::now() + opts_.idle_checkpoint;
+        }
 
         stop_readers(); // a reader's queue is closed with the writer's; they drain it and close first
+        stop_watcher();
         shutdown();
+    }
+
+    static bool is_memory_path(const std::string& path) noexcept
+    {
+        return path.empty() || path == ":memory:" || path.starts_with("file::memory:") ||
+               (path.starts_with("file:") && path.find("mode=memory") != std::string::npos);
+    }
+
+    /// PASSIVE, then (when every frame is back in the main file) TRUNCATE without waiting for readers.
+    /// True when the WAL was emptied; false when a reader still needs it (tried again later).
+    bool idle_checkpoint() noexcept
+    {
+        sqlite3* h = writer_.handle();
+        int frames = -1, copied = -1;
+        int rc = sqlite3_wal_checkpoint_v2(h, nullptr, SQLITE_CHECKPOINT_PASSIVE, &frames, &copied);
+        if (rc != SQLITE_OK || frames < 0 || copied < frames)
+            return false;
+        sqlite3_busy_timeout(h, 0); // a reader still on the WAL: try again later rather than wait here
+        rc = sqlite3_wal_checkpoint_v2(h, nullptr, SQLITE_CHECKPOINT_TRUNCATE, nullptr, nullptr);
+        sqlite3_busy_timeout(h, static_cast<int>(opts_.busy_timeout.count()));
+        if (rc != SQLITE_OK)
+            return false;
+        add(idle_checkpoints_);
+        return true;
+    }
+
+    /// Arms the deadline watcher for a queued request's deadline (starting the watcher the first time).
+    void watch(clock::time_point deadline) noexcept
+    {
+        const auto d = deadline.time_since_epoch().count();
+        if (d >= watch_next_.load(std::memory_order_acquire))
+            return; // the watcher wakes earlier than that, and rescans the whole queue then
+        std::lock_guard lock(watch_m_);
+        if (watch_stop_)
+            return;
+        if (!watcher_.joinable()) {
+            try {
+                watcher_ = std::thread([this] { watch_main(); });
+            }
+            catch (const std::exception& e) {
+                // Without the watcher a deadline is still honoured, when the actor reaches the request.
+                log(opts_, log_level::error, fmt::format("Cannot start the deadline watcher of '{}': {}", opts_.path, e.what()));
+                watch_stop_ = true;
+                return;
+            }
+        }
+        if (d < watch_next_.load(std::memory_order_relaxed)) {
+            watch_next_.store(d, std::memory_order_release);
+            watch_cv_.notify_one();
+        }
+    }
+
+    void watch_main() noexcept
+    {
+        constexpr auto never = clock::time_point::max().time_since_epoch().count();
+        std::unique_lock lock(watch_m_);
+        while (!watch_stop_) {
+            const auto next = watch_next_.load(std::memory_order_relaxed);
+            if (next == never) {
+                watch_cv_.wait(lock);
+                continue;
+            }
+            const auto at = clock::time_point(clock::duration(next));
+            if (clock::now() < at) {
+                watch_cv_.wait_until(lock, at);
+                continue;
+            }
+            // From here a submitter with any deadline arms again; the scan below sees what it missed.
+            watch_next_.store(never, std::memory_order_release);
+            lock.unlock();
+            const auto now = clock::now();
+            request_queue::expired from_writer, from_readers;
+            queue_.expire(now, from_writer);
+            reader_queue_.expire(now, from_readers);
+            add(timed_out_, from_writer.timed_out + from_readers.timed_out);
+            add(cancelled_, from_writer.cancelled + from_readers.cancelled);
+            request_queue::deliver_expired(from_writer);
+            request_queue::deliver_expired(from_readers);
+            lock.lock();
+            const auto e = std::min(from_writer.next, from_readers.next).time_since_epoch().count();
+            if (e < watch_next_.load(std::memory_order_relaxed))
+                watch_next_.store(e, std::memory_order_release);
+        }
+    }
+
+    void stop_watcher() noexcept
+    {
+        {
+            std::lock_guard lock(watch_m_);
+            watch_stop_ = true;
+        }
+        watch_cv_.notify_all();
+        if (watcher_.joinable())
+            watcher_.join();
     }
 
     /// Opens the reader lane: N read-only connections, each on its own thread, after the writer booted.
@@ -558,7 +825,7 @@ private:
         for (unsigned i = 0; i < opts_.readers; ++i) {
             auto s = std::make_unique<session>();
             s->reader = true;
-            s->start(detail::open_reader(opts_));
+            s->start(detail::open_reader(opts_), closing_, opts_.max_batch);
             readers_.push_back(std::move(s));
         }
         for (auto& s : readers_)
@@ -569,9 +836,8 @@ private:
     void reader_main(session& s) noexcept
     {
         current_actor = this;
-        const auto batch = std::max<std::size_t>(opts_.max_batch, 1);
-        while (request_base* list = reader_queue_.pop(batch))
-            process(s, list);
+        while (reader_queue_.pop_group(s.group, opts_.max_batch) == request_queue::pop_result::group)
+            process(s);
         if (auto failure = s.close(opts_.path))
             log(opts_, log_level::error, describe_exception(failure));
     }
@@ -587,39 +853,28 @@ private:
         readers_.clear();
     }
 
-    /// Takes the run of same-lane requests at the head of `list` (up to the batch size), claims each and
-    /// runs them together.
-    void process(session& s, request_base* list)
+    /// Claims each request of the group just popped and runs those still to run, together. True when a
+    /// write or a call ran (the WAL may have grown).
+    bool process(session& s) noexcept
     {
         auto& group = s.group;
-        while (list) {
-            const lane l = list->lane_;
-            const std::size_t limit = l == lane::call ? 1 : std::max<std::size_t>(opts_.max_batch, 1);
-            group.clear();
-            while (list && list->lane_ == l && group.size() < limit) {
-                request_base* r = list;
-                list = list->next_;
-                // A request that may be interrupted runs in a transaction of its own: SQLite rolls back
-                // the whole transaction when a write statement is interrupted.
-                const bool alone = l == lane::write && (r->has_deadline() || r->cancellable());
-                if (alone && !group.empty()) {
-                    list = r; // put it back; it starts the next group
-                    break;
-                }
-                if (claim(r))
-                    group.push_back(r);
-                if (alone && !group.empty())
-                    break;
-            }
-            if (group.empty())
-                continue;
-            switch (l) {
-            case lane::write: run_writes(s); break;
-            case lane::read: run_reads(s); break;
-            case lane::call: run_call(s); break;
-            case lane::close: break;
-            }
+        if (group.empty())
+            return false;
+        const lane l = group.front()->lane_;
+        std::size_t kept = 0;
+        for (request_base* r : group)
+            if (claim(r))
+                group[kept++] = r;
+        group.resize(kept); // shrinks: no allocation
+        if (group.empty())
+            return false;
+        switch (l) {
+        case lane::write: run_writes(s); break;
+        case lane::read: run_reads(s); break;
+        case lane::call: run_call(s); break;
+        case lane::close: break;
         }
+        return l != lane::read;
     }
 
     /// Marks a request as running; answers it instead when it was abandoned, is past its deadline, or the
@@ -629,7 +884,7 @@ private:
         (r->lane_ == lane::read && reader_lane_ ? reader_queue_ : queue_).done_one();
         const auto now = clock::now();
         errc reason{};
-        if (close_requested_.load(std::memory_order_acquire) && now >= close_deadline_)
+        if (closing_.past_grace(now))
             reason = errc::closed;
         else if (r->has_deadline() && now >= r->deadline_)
             reason = errc::timed_out;
@@ -705,18 +960,34 @@ private:
                     }
                 }
                 run_one(s, r);
-                if (!s.in_transaction()) {
-                    // SQLite rolled the whole transaction back (I/O error, disk full, interrupt, or the
-                    // request ended it itself): the requests before it in this batch lost their changes.
+                const bool refused = std::exchange(s.commit_refused, false);
+                const bool ended = std::exchange(s.rolled_back, false) || refused || !s.in_transaction();
+                if (ended) {
+                    // The whole transaction is gone (an I/O error, disk full, an interrupt, or the request
+                    // ended it itself): the requests before it in this batch lost their changes too.
                     lost = true;
-                    if (!r->error())
+                    if (s.in_transaction())
+                        s.rollback.try_run(); // it began a transaction of its own after ending ours
+                    const bool by_request = refused || !r->error();
+                    if (by_request)
                         r->set_error(std::make_exception_ptr(SQLite::Exception(
-                            fmt::format("{} ended the write transaction itself (COMMIT or ROLLBACK inside "
-                                        "async_write); its changes are rolled back. Use async_call for manual "
-                                        "transaction control.",
-                                        who(r, "A write", "Write")),
+                            fmt::format("{} {} inside async_write; nothing it did was kept. async_write commits "
+                                        "for you after the request returns: remove the COMMIT/ROLLBACK, or use "
+                                        "async_call to control the transaction yourself.",
+                                        who(r, "A write", "Write"),
+                                        refused ? "ran COMMIT itself (turned into a ROLLBACK)"
+                                                : "ended the write transaction itself (ROLLBACK)"),
                             SQLITE_MISUSE)));
-                    fail_range(group, start, i, r->error());
+                    fail_range(group,
+                               start,
+                               i,
+                               by_request ? std::make_exception_ptr(SQLite::Exception(
+                                                fmt::format("A write was rolled back with the group commit it "
+                                                            "shared, because {} ended that transaction before "
+                                                            "it was committed. It had no effect; send it again.",
+                                                            who(r, "another write", "write")),
+                                                SQLITE_ABORT_ROLLBACK))
+                                          : r->error());
                     continue;
                 }
                 if (multi && !r->error() && s.deferred_violations()) {
@@ -865,6 +1136,8 @@ private:
 
     void finish_range(session& s, std::size_t from, std::size_t to, lane l) noexcept
     {
+        if (!s.reader) // before the replies: a caller reading stats() after its reply sees this
+            cached_statements_.store(s.conn->cached_statements(), std::memory_order_relaxed);
         const auto now = clock::now();
         auto& counters = lanes_[static_cast<int>(l)];
         for (std::size_t i = from; i < to; ++i) {
@@ -882,8 +1155,6 @@ private:
             r->complete(true);
             r->release();
         }
-        if (!s.reader)
-            cached_statements_.store(s.conn->cached_statements(), std::memory_order_relaxed);
     }
 
     void report_slow(request_base* r, lane l, clock::duration wait, clock::duration exec, bool failed) noexcept
@@ -954,9 +1225,8 @@ private:
 
     // Closing.
     std::mutex close_m_;
-    std::atomic<bool> close_requested_{false};
+    close_clock closing_;
     bool finished_ = false;
-    clock::time_point close_deadline_{};
     std::vector<request_base*> close_waiters_;
 
     // Statistics.
@@ -965,6 +1235,16 @@ private:
     std::atomic<std::uint64_t> write_batches_{0}, write_batched_{0}, write_batch_max_{0};
     std::atomic<std::uint64_t> read_batches_{0}, read_batched_{0};
     std::atomic<std::uint64_t> cached_statements_{0};
+    std::atomic<std::uint64_t> idle_checkpoints_{0};
+
+    // The deadline watcher: a thread started with the first request that has a timeout. It sleeps until the
+    // earliest deadline of a queued request, answers the requests past it (timed_out) and takes them out of
+    // the line, so that an async caller hears of its timeout at the deadline even while the actor is busy.
+    std::mutex watch_m_;
+    std::condition_variable watch_cv_;
+    std::thread watcher_;
+    bool watch_stop_ = false;
+    std::atomic<clock::rep> watch_next_{clock::time_point::max().time_since_epoch().count()};
 };
 
 /// What a database handle owns: the last one closes the actor.

@@ -85,6 +85,10 @@ struct options
     std::chrono::milliseconds shutdown_grace{5000};
     /// `PRAGMA journal_size_limit` in bytes (the WAL is truncated to this after a checkpoint).
     std::int64_t journal_size_limit = 64 * 1024 * 1024;
+    /// When the writer has been idle this long after a write, it checkpoints the WAL (PASSIVE, then TRUNCATE
+    /// when no reader still uses it), so a WAL that grew behind a long reader shrinks without further writes.
+    /// Zero: only SQLite's automatic checkpoints.
+    std::chrono::milliseconds idle_checkpoint{1000};
     /// Extra pragmas (name, value), applied after the defaults and each read back.
     std::vector<std::pair<std::string, std::string>> pragmas;
     /// A request whose queue wait + execution reaches this is reported to on_slow_request (zero = never).
@@ -99,6 +103,9 @@ struct options
     bool read_only = false;
     /// Apply pending migrations at boot (otherwise they are only reported in boot_report()).
     bool apply_migrations = true;
+    /// Run `PRAGMA foreign_key_check` as boot's last step (a violation refuses the boot, or is only reported
+    /// by a read-only boot). `dbtool migrate` turns it off and checks after applying its own migrations.
+    bool check_foreign_keys = true;
 };
 
 /// Per-request settings, given before the completion token: `{.timeout = 2s, .wait_if_full = false,

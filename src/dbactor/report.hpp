@@ -37,8 +37,10 @@ struct stats_snapshot
     lane_stats write;
     lane_stats read;
     lane_stats call;
-    std::uint64_t queue_depth = 0;     ///< requests waiting now (admitted and waiting for space)
-    std::uint64_t queue_depth_max = 0; ///< the highest queue_depth seen
+    std::uint64_t queue_depth = 0;       ///< admitted requests not started yet (at most options::queue_capacity)
+    std::uint64_t queue_depth_max = 0;   ///< the highest queue_depth seen
+    std::uint64_t queue_waiting = 0;     ///< requests sent with wait_if_full waiting for space behind them
+    std::uint64_t queue_waiting_max = 0; ///< the highest queue_waiting seen
     std::uint64_t rejected = 0;        ///< errc::queue_full
     std::uint64_t timed_out = 0;       ///< errc::timed_out
     std::uint64_t cancelled = 0;       ///< errc::cancelled
@@ -49,6 +51,7 @@ struct stats_snapshot
     std::uint64_t read_batches = 0;        ///< read transactions (one snapshot shared by queued reads)
     double read_batch_mean = 0;
     std::uint64_t cached_statements = 0;
+    std::uint64_t idle_checkpoints = 0; ///< WAL checkpoints run because the writer was idle (options::idle_checkpoint)
 };
 
 /// One pragma as boot set it and read it back.

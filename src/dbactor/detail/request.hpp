@@ -10,6 +10,8 @@
 #include <boost/asio/cancellation_type.hpp>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/system_executor.hpp>
 
@@ -19,6 +21,7 @@
 #include <cstdint>
 #include <exception>
 #include <mutex>
+#include <new>
 #include <optional>
 #include <string>
 #include <type_traits>
@@ -95,11 +98,20 @@ public:
     /// started or was answered; then a running request is flagged for interruption instead.
     bool abandon(errc code, bool inline_ok) noexcept
     {
+        if (!finish(code))
+            return false;
+        complete(inline_ok);
+        return true;
+    }
+
+    /// The first half of abandon: pending → finished with `code` as its error, not delivered yet (the caller
+    /// calls complete()). False if it already started or was answered; a running one is flagged instead.
+    bool finish(errc code) noexcept
+    {
         auto s = request_state::pending;
         if (state_.compare_exchange_strong(s, request_state::finished, std::memory_order_acq_rel)) {
             interrupt_.store(static_cast<std::uint8_t>(code), std::memory_order_relaxed);
             error_ = make_error_ptr(code, name_);
-            complete(inline_ok);
             return true;
         }
         if (s == request_state::running)
@@ -121,6 +133,10 @@ public:
     bool has_deadline() const noexcept { return deadline_ != std::chrono::steady_clock::time_point::max(); }
     /// Bound to an Asio cancellation slot.
     bool cancellable() const noexcept { return cancellable_; }
+    /// Never batched with other requests: its deadline or cancellation must reach it, and only it.
+    bool alone() const noexcept { return has_deadline() || cancellable_; }
+    /// Neither started nor answered.
+    bool pending() const noexcept { return state_.load(std::memory_order_acquire) == request_state::pending; }
 
     void set_error(std::exception_ptr e) noexcept { error_ = std::move(e); }
     const std::exception_ptr& error() const noexcept { return error_; }
@@ -242,6 +258,62 @@ struct result_storage<void>
 {
 };
 
+/// Memory inside a request node for the one operation Asio allocates to deliver the reply to an executor,
+/// so that a request costs one allocation in all. Asio frees the operation before it calls the delivery
+/// (which may destroy the node), and only one delivery is ever in flight per node.
+class delivery_arena
+{
+public:
+    void* allocate(std::size_t n, std::size_t align)
+    {
+        if (!used_ && n <= sizeof(buf_) && align <= alignof(std::max_align_t)) {
+            used_ = true;
+            return buf_;
+        }
+        return ::operator new(n, std::align_val_t(align));
+    }
+    void deallocate(void* p, std::size_t n, std::size_t align) noexcept
+    {
+        if (p == buf_)
+            used_ = false;
+        else
+            ::operator delete(p, n, std::align_val_t(align));
+    }
+
+private:
+    alignas(std::max_align_t) unsigned char buf_[96];
+    bool used_ = false;
+};
+
+template <class T>
+struct arena_allocator
+{
+    using value_type = T;
+    delivery_arena* arena;
+    explicit arena_allocator(delivery_arena* a) noexcept : arena(a) {}
+    template <class U>
+    arena_allocator(const arena_allocator<U>& other) noexcept : arena(other.arena)
+    {
+    }
+    T* allocate(std::size_t n) { return static_cast<T*>(arena->allocate(n * sizeof(T), alignof(T))); }
+    void deallocate(T* p, std::size_t n) noexcept { arena->deallocate(p, n * sizeof(T), alignof(T)); }
+    template <class U>
+    bool operator==(const arena_allocator<U>& other) const noexcept
+    {
+        return arena == other.arena;
+    }
+};
+
+/// Hands `f` to `ex`: dispatch (may run it here) or post.
+template <class Executor, class F>
+void send_to(const Executor& ex, F&& f, bool inline_ok)
+{
+    if (inline_ok)
+        boost::asio::dispatch(ex, std::forward<F>(f));
+    else
+        boost::asio::post(ex, std::forward<F>(f));
+}
+
 /// A request with its callable and its handler. The handler's associated executor is kept busy (a work
 /// guard) until the reply is delivered there.
 template <class Fn, class Handler, class R>
@@ -288,14 +360,52 @@ public:
             // io_context run out of work and be destroyed while this thread is still inside post (which
             // signals the scheduler after unlocking it).
             auto posting = boost::asio::make_work_guard(ex);
-            if (inline_ok)
-                boost::asio::dispatch(ex, [this] { deliver(); });
-            else
-                boost::asio::post(ex, [this] { deliver(); });
+            if constexpr (std::is_same_v<decltype(ex), boost::asio::any_io_executor>) {
+                // The usual case (use_awaitable, co_spawn on an io_context): hand the delivery to the
+                // io_context itself, which honours its allocator; through the type-erased wrapper Asio would
+                // allocate twice more.
+                using io_executor = boost::asio::io_context::executor_type;
+                if (const io_executor* io = ex.template target<io_executor>()) {
+                    send_to(*io, delivery(this), inline_ok);
+                    return;
+                }
+            }
+            send_to(ex, delivery(this), inline_ok);
         }
     }
 
 private:
+    /// What goes to the handler's executor: delivers the reply when run; destroyed unrun (its execution
+    /// context was shut down first), it drops the request without calling the handler, so nothing leaks.
+    class delivery
+    {
+    public:
+        using allocator_type = arena_allocator<void>;
+        allocator_type get_allocator() const noexcept { return allocator_type(&op_->arena_); }
+
+        explicit delivery(request_op* op) noexcept : op_(op) {}
+        delivery(delivery&& other) noexcept : op_(std::exchange(other.op_, nullptr)) {}
+        delivery(const delivery&) = delete;
+        delivery& operator=(const delivery&) = delete;
+        delivery& operator=(delivery&&) = delete;
+        ~delivery()
+        {
+            if (op_)
+                op_->discard();
+        }
+        void operator()() { std::exchange(op_, nullptr)->deliver(); }
+
+    private:
+        request_op* op_;
+    };
+
+    void discard() noexcept
+    {
+        if (cancellable_)
+            boost::asio::get_associated_cancellation_slot(handler_).clear();
+        release();
+    }
+
     struct cancel_fn
     {
         explicit cancel_fn(request_op* s) noexcept : self(s) {} // emplace() needs one before C++20's P0960 in clang
@@ -334,6 +444,7 @@ private:
         boost::asio::associated_executor_t<Handler, boost::asio::system_executor>>
         work_;
     result_storage<R> result_;
+    delivery_arena arena_;
 };
 
 /// A callable that does nothing: the payload of a close waiter.
