@@ -3,6 +3,7 @@
 
 #include <fstream>
 
+#include <SQLiteCpp/Database.h>
 #include <SQLiteCpp/Exception.h>
 #include <sqlite3.h>
 
@@ -282,4 +283,36 @@ TEST_CASE("stats count requests per lane and the slow-request hook names them", 
     std::lock_guard lock(m);
     CHECK(std::find(slow.begin(), slow.end(), "add_row") != slow.end());
     CHECK(std::find(slow.begin(), slow.end(), "list_rows") != slow.end());
+}
+
+TEST_CASE("an idle writer checkpoints and empties the WAL, but not while a reader still uses it", "[database][checkpoint]")
+{
+    test::temp_dir d;
+    auto o = test::options_for(d);
+    o.idle_checkpoint = std::chrono::milliseconds(50);
+    auto db = dbactor::database::open(o);
+    auto wal_size = [&] {
+        std::error_code ec;
+        const auto n = std::filesystem::file_size(d.db() + "-wal", ec);
+        return ec ? std::uintmax_t{0} : n;
+    };
+    db.write([](connection& c) { c.exec("CREATE TABLE t(x TEXT)"); });
+    { // a reader holding an old snapshot: the checkpoint cannot reset the WAL under it
+        SQLite::Database reader(d.db(), SQLite::OPEN_READONLY);
+        reader.exec("BEGIN");
+        reader.execAndGet("SELECT count(*) FROM t");
+        db.write([](connection& c) {
+            for (int i = 0; i < 200; ++i)
+                c.execute("INSERT INTO t VALUES (?)", std::string(1000, 'x'));
+        });
+        REQUIRE(wal_size() > 0);
+        // The writer is idle now: the idle checkpoint runs (and runs again) but cannot finish.
+        CHECK_FALSE(test::eventually([&] { return db.stats().idle_checkpoints > 0; }, std::chrono::seconds(1)));
+        CHECK(wal_size() > 0);
+        reader.exec("COMMIT");
+    }
+    // The reader left: without any further write, the next idle checkpoint empties the WAL.
+    CHECK(test::eventually([&] { return db.stats().idle_checkpoints > 0; }));
+    CHECK(wal_size() == 0);
+    CHECK(db.read([](connection& c) { return *c.query_one<int>("SELECT count(*) FROM t"); }) == 200);
 }
