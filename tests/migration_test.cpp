@@ -4,6 +4,7 @@
 #include <dbactor/admin.hpp>
 
 #include <sqlite3.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -360,4 +361,48 @@ TEST_CASE("a pending migration on a database another connection is writing fails
     sqlite3_close(holder);
     CHECK(e.value() == errc::busy);
     CHECK_THAT(e.what(), Contains("0002_warnings.sql") && Contains("locked"));
+}
+
+TEST_CASE("a migration directory or file that cannot be read fails with migration_source_invalid, saying what to do",
+          "[migration]")
+{
+    test::temp_dir dir;
+    for (const auto& [name, text] : base)
+        std::ofstream(dir.file(name)) << text;
+    std::filesystem::create_symlink("0003_loop.sql", dir.file("0003_loop.sql")); // a link to itself: ELOOP
+    const auto e = error_of([&] { migration_set::from_directory(dir.path()); });
+    CHECK(e.value() == errc::migration_source_invalid);
+    CHECK_THAT(e.what(), Contains(dir.file("0003_loop.sql")) && Contains("Fix it or remove it"));
+    std::filesystem::remove(dir.file("0003_loop.sql"));
+    CHECK(migration_set::from_directory(dir.path()).items().size() == 2);
+
+    if (::geteuid() != 0) { // root reads any directory, whatever its mode
+        std::filesystem::permissions(dir.path(), std::filesystem::perms::none);
+        const auto unreadable = error_of([&] { migration_set::from_directory(dir.path()); });
+        std::filesystem::permissions(dir.path(), std::filesystem::perms::owner_all);
+        CHECK(unreadable.value() == errc::migration_source_invalid);
+        CHECK_THAT(unreadable.what(), Contains(dir.path().string()) && Contains("chmod u+rx"));
+    }
+}
+
+TEST_CASE("migrate_to reports the steps done before the one that failed", "[migration]")
+{
+    test::temp_dir dir;
+    auto o = test::options_for(dir);
+    const auto set = migration_set::from_files(with(base, "0003_bad.sql", "CREATE TABLOID x (y);\n"), "mig");
+    o.migrations = set;
+    o.apply_migrations = false;
+    auto db = dbactor::database::open(o);
+    std::vector<dbactor::admin::migration_step> steps;
+    const auto e = error_of([&] {
+        db.call([&](dbactor::connection& c) { dbactor::admin::migrate_to(c, set, -1, steps); });
+    });
+    CHECK(e.value() == errc::migration_failed);
+    REQUIRE(steps.size() == 3);
+    CHECK(steps[0].done);
+    CHECK(steps[1].done);
+    CHECK_FALSE(steps[0].failed);
+    CHECK_FALSE(steps[2].done);
+    CHECK(steps[2].failed);
+    CHECK(ledger(db).size() == 2);
 }

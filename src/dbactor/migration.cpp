@@ -18,6 +18,10 @@
 #include <regex>
 #include <sstream>
 #include <cctype>
+#include <cerrno>
+#include <fcntl.h>
+#include <stdio.h> // renameat2, RENAME_NOREPLACE
+#include <unistd.h>
 
 namespace dbactor {
 namespace {
@@ -135,23 +139,53 @@ migration_set migration_set::from_files(std::vector<std::pair<std::string, std::
 
 migration_set migration_set::from_directory(const std::filesystem::path& dir)
 {
+    namespace fs = std::filesystem;
+    // Only error_code overloads here: a directory that cannot be read is a bad migration source
+    // (errc::migration_source_invalid with a sentence), not a std::filesystem::filesystem_error.
     std::error_code ec;
-    if (!std::filesystem::is_directory(dir, ec))
+    const bool is_dir = fs::is_directory(dir, ec);
+    if (ec && ec != std::errc::no_such_file_or_directory && ec != std::errc::not_a_directory)
+        invalid(fmt::format("Cannot read the migrations directory '{}': {}. Make it (and the directories above "
+                            "it) readable and searchable (chmod u+rx) for the user running this program.",
+                            dir.string(),
+                            ec.message()));
+    if (!is_dir)
         invalid(fmt::format("The migrations directory '{}' does not exist or is not a directory. Pass the "
                             "directory that holds the NNNN_name.sql files.",
                             dir.string()));
     std::vector<std::pair<std::string, std::string>> files;
-    for (const auto& entry : std::filesystem::directory_iterator(dir)) {
-        if (!entry.is_regular_file() || entry.path().extension() != ".sql")
+    fs::directory_iterator it(dir, ec);
+    for (const fs::directory_iterator end; !ec && it != end; it.increment(ec)) {
+        const auto& entry = *it;
+        if (entry.path().extension() != ".sql")
             continue; // README.md and the like live next to the migrations
+        std::error_code fe;
+        const bool regular = entry.is_regular_file(fe);
+        if (fe)
+            invalid(fmt::format("Cannot read the migration file '{}': {}. Fix it or remove it (a broken symbolic "
+                                "link, or missing permissions), then run again.",
+                                entry.path().string(),
+                                fe.message()));
+        if (!regular)
+            continue;
         std::ifstream in(entry.path(), std::ios::binary);
         if (!in)
-            invalid(fmt::format("Cannot read migration file '{}'. Check its permissions.",
+            invalid(fmt::format("Cannot open the migration file '{}' for reading. Make it readable (chmod u+r) "
+                                "for the user running this program.",
                                 entry.path().string()));
         std::ostringstream text;
         text << in.rdbuf();
+        if (in.bad())
+            invalid(fmt::format("Reading the migration file '{}' failed part-way (an I/O error). Check the disk "
+                                "and run again.",
+                                entry.path().string()));
         files.emplace_back(entry.path().filename().string(), text.str());
     }
+    if (ec)
+        invalid(fmt::format("Cannot list the migrations directory '{}': {}. Make it readable and searchable "
+                            "(chmod u+rx) for the user running this program.",
+                            dir.string(),
+                            ec.message()));
     return from_files(std::move(files), dir.string());
 }
 
@@ -260,9 +294,13 @@ std::string sqlite_text(sqlite3* db)
 {
     const int ext = sqlite3_extended_errcode(db) ? sqlite3_extended_errcode(db) : rc;
     const errc code = errc_for_sqlite(ext, otherwise);
-    std::string advice = code == errc::busy ? " Another connection holds the write lock longer than busy_timeout; "
-                                              "retry when it is done."
-                                            : "";
+    std::string advice;
+    if (code == errc::busy)
+        advice = " Another connection holds the write lock longer than busy_timeout; retry when it is done.";
+    else if (code == errc::integrity_check_failed)
+        advice = " The database file is damaged: `dbtool check --full` shows where; restore it from a backup.";
+    else if (code == errc::not_a_database)
+        advice = " The file is not a SQLite database (or is encrypted); check the path.";
     throw error(code, fmt::format("{}: {} (SQLite code {}).{}", what, sqlite_text(db), ext, advice), ext);
 }
 
@@ -717,15 +755,52 @@ std::int64_t file_size(const std::string& path)
 {
     std::error_code ec;
     const auto n = std::filesystem::file_size(path, ec);
-    return ec ? 0 : static_cast<std::int64_t>(n);
+    if (ec == std::errc::no_such_file_or_directory)
+        return 0; // no -wal: nothing in it
+    if (ec)
+        throw error(errc::open_failed,
+                    fmt::format("Cannot read the size of '{}': {}. Check the permissions of the file and its "
+                                "directory.",
+                                path,
+                                ec.message()));
+    return static_cast<std::int64_t>(n);
 }
 
-std::int64_t pragma_int(sqlite3* db, const char* sql)
+sqlite3_stmt* step_one(sqlite3* db, detail::stmt& st, const char* sql, const std::string& path)
+{
+    int rc = sqlite3_prepare_v2(db, sql, -1, &st.s, nullptr);
+    if (rc == SQLITE_OK && (rc = sqlite3_step(st.s)) == SQLITE_ROW)
+        return st.s;
+    detail::fail_sql(db,
+                     rc == SQLITE_DONE ? SQLITE_ERROR : rc,
+                     errc::open_failed,
+                     fmt::format("Reading {} of '{}' failed", sql, path));
+}
+
+std::int64_t pragma_int(sqlite3* db, const char* sql, const std::string& path)
 {
     detail::stmt st;
-    if (sqlite3_prepare_v2(db, sql, -1, &st.s, nullptr) != SQLITE_OK || sqlite3_step(st.s) != SQLITE_ROW)
-        return 0;
-    return sqlite3_column_int64(st.s, 0);
+    return sqlite3_column_int64(step_one(db, st, sql, path), 0);
+}
+
+void remove_quietly(const std::string& path) noexcept
+{
+    std::error_code ec;
+    std::filesystem::remove(path, ec);
+}
+
+/// Moves `from` to `to` unless `to` exists (then false, errno EEXIST): never replaces a file.
+bool publish_no_replace(const std::string& from, const std::string& to)
+{
+    if (::renameat2(AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), RENAME_NOREPLACE) == 0)
+        return true;
+    if (errno != EINVAL && errno != ENOSYS)
+        return false;
+    // A file system without RENAME_NOREPLACE: link() refuses an existing target as well.
+    if (::link(from.c_str(), to.c_str()) != 0)
+        return false;
+    ::unlink(from.c_str());
+    return true;
 }
 
 } // namespace
@@ -774,32 +849,52 @@ std::vector<migration_step> plan_migration(connection& c, const migration_set& s
 std::vector<migration_step> migrate_to(connection& c, const migration_set& set, std::int64_t target,
                                        const std::function<bool()>& keep_going)
 {
-    auto plan = plan_migration(c, set, target);
+    std::vector<migration_step> steps;
+    migrate_to(c, set, target, steps, keep_going);
+    return steps;
+}
+
+void migrate_to(connection& c, const migration_set& set, std::int64_t target, std::vector<migration_step>& steps,
+                const std::function<bool()>& keep_going)
+{
+    steps.clear();
+    steps = plan_migration(c, set, target);
     const std::string path = db_path(c);
-    for (auto& step : plan) {
+    for (auto& step : steps) {
         if (keep_going && !keep_going())
             break;
         const auto& m = set.items()[static_cast<std::size_t>(step.version - 1)];
-        step.done = detail::run_migration(c.handle(), m, step.up, path, &step.duration_ms);
+        try {
+            step.done = detail::run_migration(c.handle(), m, step.up, path, &step.duration_ms);
+        }
+        catch (...) {
+            step.failed = true;
+            throw;
+        }
     }
-    return plan;
+}
+
+foreign_key_report foreign_key_check(connection& c, std::size_t limit)
+{
+    foreign_key_report r;
+    r.violations = detail::foreign_key_violations(c.handle(), r.first, limit);
+    return r;
 }
 
 file_info inspect(connection& c)
 {
     sqlite3* db = c.handle();
+    const std::string path = db_path(c);
     file_info f;
     {
         detail::stmt st;
-        if (sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st.s, nullptr) == SQLITE_OK &&
-            sqlite3_step(st.s) == SQLITE_ROW)
-            f.journal_mode = reinterpret_cast<const char*>(sqlite3_column_text(st.s, 0));
+        const auto* mode = sqlite3_column_text(step_one(db, st, "PRAGMA journal_mode", path), 0);
+        f.journal_mode = mode ? reinterpret_cast<const char*>(mode) : "";
     }
-    f.user_version = pragma_int(db, "PRAGMA user_version");
-    f.page_size = pragma_int(db, "PRAGMA page_size");
-    f.page_count = pragma_int(db, "PRAGMA page_count");
-    f.freelist_count = pragma_int(db, "PRAGMA freelist_count");
-    const std::string path = db_path(c);
+    f.user_version = pragma_int(db, "PRAGMA user_version", path);
+    f.page_size = pragma_int(db, "PRAGMA page_size", path);
+    f.page_count = pragma_int(db, "PRAGMA page_count", path);
+    f.freelist_count = pragma_int(db, "PRAGMA freelist_count", path);
     f.file_bytes = file_size(path);
     f.wal_bytes = file_size(path + "-wal");
     return f;
@@ -816,15 +911,20 @@ backup_result backup(connection& c, const std::string& to,
                                 "overwrites a file).",
                                 to));
     const std::string partial = to + ".partial";
-    std::filesystem::remove(partial, ec);
     sqlite3* dest = nullptr;
+    // The copy is a WAL database (the mode is in the copied header), so its connection may leave -wal and
+    // -shm files beside it as well as a -journal while the backup writes.
+    auto remove_partial = [&] {
+        for (const char* suffix : {"", "-journal", "-wal", "-shm"})
+            remove_quietly(partial + suffix);
+    };
     auto cleanup = [&] {
         if (dest)
             sqlite3_close(dest);
         dest = nullptr;
-        std::filesystem::remove(partial, ec);
-        std::filesystem::remove(partial + "-journal", ec);
+        remove_partial();
     };
+    remove_partial(); // left over by a backup that was killed
     if (sqlite3_open_v2(partial.c_str(), &dest, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr) != SQLITE_OK) {
         const std::string msg = dest ? detail::sqlite_text(dest) : "out of memory";
         cleanup();
@@ -845,7 +945,11 @@ backup_result backup(connection& c, const std::string& to,
             detail::rollback_quietly(src);
             cleanup();
             throw error(detail::errc_for_sqlite(ext, errc::open_failed),
-                        fmt::format("Cannot read '{}' for the backup: {}.", from, msg),
+                        fmt::format("Cannot read '{}' for the backup: {} (SQLite code {}). Nothing was written; "
+                                    "check the database with `dbtool check`.",
+                                    from,
+                                    msg,
+                                    ext),
                         ext);
         }
     }
@@ -855,7 +959,12 @@ backup_result backup(connection& c, const std::string& to,
         if (own_txn)
             detail::rollback_quietly(src);
         cleanup();
-        throw error(errc::open_failed, fmt::format("Cannot start the backup of '{}' to '{}': {}.", from, to, msg));
+        throw error(errc::open_failed,
+                    fmt::format("Cannot start the backup of '{}' to '{}': {}. Nothing was written; check that the "
+                                "target directory is writable.",
+                                from,
+                                to,
+                                msg));
     }
     int rc = SQLITE_OK;
     bool stopped = false;
@@ -876,18 +985,25 @@ backup_result backup(connection& c, const std::string& to,
         detail::rollback_quietly(src);
     if (stopped) {
         cleanup();
-        throw error(errc::cancelled, fmt::format("The backup of '{}' was stopped; the partial copy was removed.", from));
+        throw error(errc::cancelled,
+                    fmt::format("The backup of '{}' was stopped; the partial copy was removed and '{}' was not "
+                                "created.",
+                                from,
+                                to));
     }
     if (rc != SQLITE_DONE) {
         const std::string msg = sqlite3_errstr(rc);
         cleanup();
         throw error(detail::errc_for_sqlite(rc, errc::open_failed),
                     fmt::format("The backup of '{}' to '{}' failed: {} (SQLite code {}). The partial copy was "
-                                "removed.",
+                                "removed; {}.",
                                 from,
                                 to,
                                 msg,
-                                rc),
+                                rc,
+                                detail::errc_for_sqlite(rc, errc::open_failed) == errc::integrity_check_failed
+                                    ? "the source is damaged, run `dbtool check --full` on it"
+                                    : "check the free space and permissions of the target directory, then retry"),
                     rc);
     }
     backup_result r;
@@ -895,19 +1011,75 @@ backup_result backup(connection& c, const std::string& to,
     {
         detail::stmt st;
         if (sqlite3_prepare_v2(dest, "PRAGMA quick_check", -1, &st.s, nullptr) == SQLITE_OK) {
-            while (sqlite3_step(st.s) == SQLITE_ROW)
-                r.quick_check.emplace_back(reinterpret_cast<const char*>(sqlite3_column_text(st.s, 0)));
+            int step;
+            while ((step = sqlite3_step(st.s)) == SQLITE_ROW) {
+                const auto* t = sqlite3_column_text(st.s, 0);
+                r.quick_check.emplace_back(t ? reinterpret_cast<const char*>(t) : "");
+            }
+            if (step != SQLITE_DONE)
+                r.quick_check.push_back(detail::sqlite_text(dest));
         }
         else
             r.quick_check.push_back(detail::sqlite_text(dest));
     }
-    sqlite3_close(dest);
-    dest = nullptr;
-    std::filesystem::rename(partial, to, ec);
-    if (ec) {
+    const bool sound = r.quick_check.size() == 1 && r.quick_check.front() == "ok";
+    if (!sound) {
+        // A row may hold several problems, one per line, under a "*** in database main ***" heading.
+        std::vector<std::string> problems;
+        for (const auto& row : r.quick_check) {
+            std::istringstream lines(row);
+            for (std::string line; std::getline(lines, line) && problems.size() < 3;)
+                if (!line.empty() && !line.starts_with("*** in database"))
+                    problems.push_back(line);
+        }
+        const std::string first = fmt::format("{}", fmt::join(problems, "; "));
         cleanup();
-        throw error(errc::open_failed, fmt::format("Cannot rename '{}' to '{}': {}.", partial, to, ec.message()));
+        throw error(errc::integrity_check_failed,
+                    fmt::format("The backup copy of '{}' fails quick_check ({}), so it was removed and '{}' was not "
+                                "created. The source database is probably damaged: run `dbtool check --full` on "
+                                "it, and restore it from an older backup.",
+                                from,
+                                first.empty() ? std::string("no result") : first,
+                                to),
+                    SQLITE_CORRUPT);
     }
+    // Closing the last connection checkpoints the copy's -wal into it: only then is the file complete.
+    if (const int close_rc = sqlite3_close(dest); close_rc != SQLITE_OK) {
+        const std::string msg = sqlite3_errstr(close_rc);
+        cleanup();
+        throw error(errc::open_failed,
+                    fmt::format("Closing the backup copy '{}' failed: {}. It was removed and '{}' was not created; "
+                                "check the free space of the target directory, then retry.",
+                                partial,
+                                msg,
+                                to));
+    }
+    dest = nullptr;
+    if (file_size(partial + "-wal") > 0) {
+        remove_partial();
+        throw error(errc::open_failed,
+                    fmt::format("The backup copy '{}' kept pages in '{}-wal' after it was closed, so it was removed "
+                                "and '{}' was not created. Check the free space of the target directory, then retry.",
+                                partial,
+                                partial,
+                                to));
+    }
+    if (!publish_no_replace(partial, to)) {
+        const int err = errno;
+        remove_partial();
+        if (err == EEXIST)
+            throw error(errc::open_failed,
+                        fmt::format("The backup target '{}' was created by someone else while the backup ran; it "
+                                    "was left as it is and the copy was removed. Choose a new file name.",
+                                    to));
+        throw error(errc::open_failed,
+                    fmt::format("Cannot move the checked copy '{}' to '{}': {}. The copy was removed; check the "
+                                "permissions of the target directory, then retry.",
+                                partial,
+                                to,
+                                std::generic_category().message(err)));
+    }
+    remove_partial(); // -wal / -shm of the partial name, if the copy's connection left any
     return r;
 }
 
