@@ -4,11 +4,14 @@
 #include <sqlite3.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <future>
 #include <sstream>
+#include <string>
 
 using dbactor::errc;
 using Catch::Matchers::Contains;
@@ -315,4 +318,116 @@ TEST_CASE("a read-only boot writes nothing, creates no file, and reports the mig
     CHECK(slurp(dir.db()) == before);
     CHECK_FALSE(std::filesystem::exists(dir.db() + "-wal"));
     CHECK_FALSE(std::filesystem::exists(dir.db() + "-shm"));
+}
+
+TEST_CASE("check_foreign_keys = false skips the foreign-key check and reports the step as skipped", "[boot]")
+{
+    test::temp_dir dir;
+    raw_exec(dir.db(),
+             "CREATE TABLE parent(id INTEGER PRIMARY KEY);"
+             "CREATE TABLE child(id INTEGER PRIMARY KEY, parent_id INTEGER REFERENCES parent(id));"
+             "INSERT INTO child VALUES (1, 42);");
+    auto o = test::options_for(dir);
+    o.check_foreign_keys = false;
+    auto db = dbactor::database::open(o);
+    const auto& r = db.boot_report();
+    CHECK(r.foreign_key_violations == 0);
+    REQUIRE_FALSE(r.steps.empty());
+    CHECK(r.steps.back().first == "foreign_key_check (skipped)");
+}
+
+namespace {
+
+/// The default VFS, with one twist: the first read of the main file at `garble_offset` returns garbage and
+/// then creates `appear`, as if a service had started and checkpointed while the file was read without locks.
+namespace changing_file {
+sqlite3_vfs* real = nullptr;
+sqlite3_vfs vfs;
+const sqlite3_io_methods* real_methods = nullptr;
+sqlite3_io_methods methods;
+std::atomic<sqlite3_int64> garble_offset{-1};
+std::string appear;
+
+int x_read(sqlite3_file* f, void* buf, int n, sqlite3_int64 off)
+{
+    const int rc = real_methods->xRead(f, buf, n, off);
+    sqlite3_int64 expected = off;
+    if (rc == SQLITE_OK && garble_offset.compare_exchange_strong(expected, -1)) {
+        std::memset(buf, 0xee, static_cast<std::size_t>(n));
+        if (!appear.empty())
+            std::ofstream(appear, std::ios::binary);
+    }
+    return rc;
+}
+
+int x_open(sqlite3_vfs*, sqlite3_filename name, sqlite3_file* f, int flags, int* out)
+{
+    const int rc = real->xOpen(real, name, f, flags, out);
+    if (rc == SQLITE_OK && f->pMethods && (flags & SQLITE_OPEN_MAIN_DB)) {
+        if (!real_methods) {
+            real_methods = f->pMethods;
+            methods = *real_methods;
+            methods.xRead = x_read;
+        }
+        if (f->pMethods == real_methods)
+            f->pMethods = &methods;
+    }
+    return rc;
+}
+
+/// Installed as the default VFS (so that options::vfs stays empty and boot may open the file immutable).
+struct installed
+{
+    installed()
+    {
+        real = sqlite3_vfs_find(nullptr);
+        vfs = *real;
+        vfs.zName = "changing_file";
+        vfs.pNext = nullptr;
+        vfs.xOpen = x_open;
+        sqlite3_vfs_register(&vfs, 1);
+    }
+    ~installed()
+    {
+        sqlite3_vfs_unregister(&vfs);
+        sqlite3_vfs_register(real, 1);
+        garble_offset = -1;
+    }
+};
+} // namespace changing_file
+
+} // namespace
+
+TEST_CASE("a read-only boot whose unlocked integrity check saw the file change checks it again with locks", "[boot]")
+{
+    test::temp_dir dir;
+    auto o = test::options_for(dir);
+    {
+        auto db = dbactor::database::open(o);
+        db.write([](dbactor::connection& c) {
+            c.exec("CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT);"
+                   "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000) "
+                   "INSERT INTO t SELECT i, printf('%.60c', 'x') FROM n;");
+        });
+    }
+    REQUIRE_FALSE(std::filesystem::exists(dir.db() + "-wal")); // so a read-only boot opens it immutable
+    auto ro = o;
+    ro.read_only = true;
+    const changing_file::installed shim;
+    const sqlite3_int64 leaf_page = 4096 * 2; // page 3: a leaf of t, read by quick_check only
+
+    // Unchanged file: a page that reads as damaged is damage, reported without a second try.
+    changing_file::appear.clear();
+    changing_file::garble_offset = leaf_page;
+    const auto e = open_error(ro);
+    CHECK(changing_file::garble_offset == -1); // the shim did garble the read
+    CHECK(e.value() == errc::integrity_check_failed);
+
+    // A -wal appeared meanwhile (a service started): checked again with a normal read-only open, which is sound.
+    changing_file::appear = dir.db() + "-wal";
+    changing_file::garble_offset = leaf_page;
+    auto db = dbactor::database::open(ro);
+    CHECK(changing_file::garble_offset == -1);
+    CHECK(db.boot_report().integrity == "ok");
+    CHECK(db.read([](dbactor::connection& c) { return *c.query_one<std::int64_t>("SELECT count(*) FROM t"); }) == 2000);
 }

@@ -225,30 +225,86 @@ void log(const options& o, log_level level, std::string_view message) noexcept
 }
 
 namespace {
-void boot_steps(const options& o, boot_summary& report, std::unique_ptr<SQLite::Database>& db);
+
+/// What a read-only boot saw of the file before it opened it as immutable (no locks, so a writer that starts
+/// meanwhile is not noticed by SQLite).
+struct immutable_open
+{
+    bool allowed = true; ///< false on the retry: a normal read-only open
+    bool used = false;
+    std::array<char, 100> header{};
+    std::uintmax_t size = 0;
+    fs::file_time_type mtime{};
+};
+
+void take_snapshot(const std::string& path, immutable_open& im)
+{
+    std::error_code ec;
+    im.size = fs::file_size(path, ec);
+    im.mtime = fs::last_write_time(path, ec);
+    std::ifstream in(path, std::ios::binary);
+    in.read(im.header.data(), static_cast<std::streamsize>(im.header.size()));
+}
+
+/// Whether the file may have changed under an immutable connection since take_snapshot: a -wal appeared (a
+/// writer started), or the header, size or modification time differ (a checkpoint wrote pages).
+bool changed_since(const std::string& path, const immutable_open& im)
+{
+    immutable_open now;
+    take_snapshot(path, now);
+    std::error_code ec;
+    return fs::exists(path + "-wal", ec) || now.header != im.header || now.size != im.size || now.mtime != im.mtime;
+}
+
+void boot_steps(const options& o, boot_summary& report, std::unique_ptr<SQLite::Database>& db, immutable_open& im);
+
+void close_without_checkpoint(std::unique_ptr<SQLite::Database>& db) noexcept
+{
+    // The last connection to close a WAL database checkpoints the -wal into the main file. A failed
+    // boot must not: a file refused at boot stays byte-for-byte what it was, and a -wal that is not
+    // its own is never copied into it.
+    if (db) {
+        sqlite3_db_config(db->getHandle(), SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, nullptr);
+        db.reset();
+    }
+}
+
 } // namespace
 
 std::unique_ptr<SQLite::Database> boot(const options& o, boot_summary& report)
 {
     std::unique_ptr<SQLite::Database> db;
-    try {
-        boot_steps(o, report, db);
-    }
-    catch (...) {
-        // The last connection to close a WAL database checkpoints the -wal into the main file. A failed
-        // boot must not: a file refused at boot stays byte-for-byte what it was, and a -wal that is not
-        // its own is never copied into it.
-        if (db) {
-            sqlite3_db_config(db->getHandle(), SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, nullptr);
-            db.reset();
+    immutable_open im;
+    for (;;) {
+        try {
+            boot_steps(o, report, db, im);
+            return db;
         }
-        throw;
+        catch (const error& e) {
+            close_without_checkpoint(db);
+            // An immutable connection reads pages without locks: had a service started and checkpointed
+            // meanwhile, the "corruption" may be pages changing under the check. Check once more, with locks.
+            if (im.used && im.allowed && e.value() == errc::integrity_check_failed && changed_since(o.path, im)) {
+                log(o,
+                    log_level::info,
+                    fmt::format("'{}' changed while it was checked without locks (a writer started); checking it "
+                                "again with a normal read-only connection.",
+                                o.path));
+                im.allowed = false;
+                im.used = false;
+                continue;
+            }
+            throw;
+        }
+        catch (...) {
+            close_without_checkpoint(db);
+            throw;
+        }
     }
-    return db;
 }
 
 namespace {
-void boot_steps(const options& o, boot_summary& report, std::unique_ptr<SQLite::Database>& db)
+void boot_steps(const options& o, boot_summary& report, std::unique_ptr<SQLite::Database>& db, immutable_open& im)
 {
     const auto t0 = clock::now();
     report = boot_summary{};
@@ -301,8 +357,11 @@ void boot_steps(const options& o, boot_summary& report, std::unique_ptr<SQLite::
                                         o.path));
             // A read-only connection to a WAL database would create -wal and -shm files when there are none
             // (no writer is running): read the main file as immutable instead, which creates nothing.
-            if (plain_file && header.wal_mode && o.vfs.empty() && !fs::exists(o.path + "-wal"))
+            if (im.allowed && plain_file && header.wal_mode && o.vfs.empty() && !fs::exists(o.path + "-wal")) {
+                take_snapshot(o.path, im);
+                im.used = true;
                 open_path = file_uri(o.path, "mode=ro&immutable=1");
+            }
         }
         else {
             flags |= SQLITE_OPEN_READWRITE;
@@ -562,8 +621,9 @@ void boot_steps(const options& o, boot_summary& report, std::unique_ptr<SQLite::
             s.applied_now = std::find(applied_now.begin(), applied_now.end(), s.version) != applied_now.end();
     });
 
-    // 6b. Foreign keys, after the migrations.
-    step("foreign_key_check", [&] {
+    // 6b. Foreign keys, after the migrations. A caller that migrates after boot (dbtool migrate) checks after
+    // its own migrations instead: checked here, a violation a pending migration repairs would block it.
+    auto check_foreign_keys = [&] {
         std::vector<std::string> first;
         try {
             report.foreign_key_violations = foreign_key_violations(h, first, 5);
@@ -580,7 +640,11 @@ void boot_steps(const options& o, boot_summary& report, std::unique_ptr<SQLite::
                                     o.path,
                                     report.foreign_key_violations,
                                     fmt::join(first, "; ")));
-    });
+    };
+    if (o.check_foreign_keys)
+        step("foreign_key_check", check_foreign_keys);
+    else
+        report.steps.emplace_back("foreign_key_check (skipped)", std::chrono::microseconds(0));
 
     try {
         report.schema_version = std::stoll(pragma_value(h, "user_version"));
