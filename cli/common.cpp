@@ -1,10 +1,15 @@
 #include "common.hpp"
 
+#include <dbactor/detail/migrate.hpp>
+
 #include <fmt/format.h>
+#include <sqlite3.h>
 
 #include <atomic>
+#include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <cstring>
 #include <iostream>
 #include <unistd.h>
 
@@ -17,7 +22,8 @@ const char* const exit_codes_help = R"(Exit codes:
   3    pending migrations (check)
   4    a migration was modified after it was applied, or the migration files are invalid
   5    the database is ahead of this build (versions it does not know)
-  6    a migration failed (it was rolled back; earlier ones stay applied)
+  6    a migration failed (it was rolled back, also when it would leave foreign-key
+       violations; earlier ones stay applied)
   7    busy: the database stayed locked longer than busy_timeout
   8    corruption, or not a database
   9    foreign-key violations
@@ -42,6 +48,57 @@ int exit_code_for(dbactor::errc e) noexcept
     case errc::cancelled: return interrupted;
     default: return internal;
     }
+}
+
+const char* errc_name(dbactor::errc e) noexcept
+{
+    using dbactor::errc;
+    switch (e) {
+    case errc::closed: return "closed";
+    case errc::queue_full: return "queue_full";
+    case errc::timed_out: return "timed_out";
+    case errc::cancelled: return "cancelled";
+    case errc::transaction_leaked: return "transaction_leaked";
+    case errc::read_only_violation: return "read_only_violation";
+    case errc::would_deadlock: return "would_deadlock";
+    case errc::value_out_of_range: return "value_out_of_range";
+    case errc::unexpected_null: return "unexpected_null";
+    case errc::open_failed: return "open_failed";
+    case errc::not_a_database: return "not_a_database";
+    case errc::wrong_application: return "wrong_application";
+    case errc::pragma_mismatch: return "pragma_mismatch";
+    case errc::integrity_check_failed: return "integrity_check_failed";
+    case errc::foreign_key_violation: return "foreign_key_violation";
+    case errc::migration_failed: return "migration_failed";
+    case errc::migration_modified: return "migration_modified";
+    case errc::database_ahead: return "database_ahead";
+    case errc::migration_source_invalid: return "migration_source_invalid";
+    case errc::busy: return "busy";
+    }
+    return "internal";
+}
+
+failure sqlite_failure(int extended_code, std::string_view sqlite_text, const global_options& g)
+{
+    const auto e = dbactor::detail::errc_for_sqlite(extended_code, dbactor::errc::open_failed);
+    std::string advice;
+    if (e == dbactor::errc::busy)
+        advice = fmt::format("Another connection held the lock longer than --busy-timeout ({} ms); retry when it "
+                             "is done, or raise --busy-timeout.",
+                             g.busy_timeout_ms);
+    else if (e == dbactor::errc::integrity_check_failed)
+        advice = fmt::format("The database is damaged: `dbtool --db {} check --full` shows where; restore it from "
+                             "a backup, or salvage it with `sqlite3 {} .recover`.",
+                             g.db,
+                             g.db);
+    else if (e == dbactor::errc::not_a_database)
+        advice = "The file is not a SQLite database (or is encrypted); check --db.";
+    else
+        advice = "Check the file, its directory and the free space, then retry.";
+    const bool mapped = e != dbactor::errc::open_failed;
+    return {mapped ? exit_code_for(e) : internal,
+            mapped ? errc_name(e) : "sqlite_error",
+            fmt::format("SQLite failed on '{}': {} (SQLite code {}). {}", g.db, sqlite_text, extended_code, advice)};
 }
 
 int most_severe(const std::vector<int>& codes) noexcept
@@ -111,22 +168,72 @@ nlohmann::json to_json(const dbactor::migration_status& m)
     return j;
 }
 
-void print_json(const nlohmann::json& j)
-{
-    std::cout << j.dump(2) << std::endl;
-}
-
 namespace {
 std::atomic<bool> g_interruptible{false};
 std::atomic<bool> g_interrupted{false};
+std::atomic<bool> g_output_started{false};
+// Written by the signal handler, which may only call write() and _exit(): prepared beforehand.
+std::string g_interrupt_stdout;
+std::atomic<bool> g_interrupt_ready{false};
+constexpr char interrupt_stderr[] = "dbtool: interrupted (SIGINT) before the command finished; nothing was half "
+                                    "done (SQLite rolls back a transaction in progress). Run the command again.\n";
+
+void write_all(int fd, const char* p, std::size_t n) noexcept
+{
+    while (n > 0) {
+        const auto w = ::write(fd, p, n);
+        if (w <= 0)
+            return;
+        p += w;
+        n -= static_cast<std::size_t>(w);
+    }
+}
 
 extern "C" void on_sigint(int)
 {
     g_interrupted.store(true);
-    if (!g_interruptible.load())
-        ::_exit(interrupted);
+    if (g_interruptible.load())
+        return; // the command stops at its next safe point and reports what it did
+    if (g_output_started.load())
+        return; // the command's one document is being printed: let it finish
+    write_all(STDERR_FILENO, interrupt_stderr, sizeof interrupt_stderr - 1);
+    if (g_interrupt_ready.load())
+        write_all(STDOUT_FILENO, g_interrupt_stdout.data(), g_interrupt_stdout.size());
+    ::_exit(interrupted);
 }
 } // namespace
+
+void print_json(const nlohmann::json& j) noexcept
+{
+    g_output_started.store(true);
+    try {
+        std::cout << j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << std::endl;
+    }
+    catch (...) {
+        // Only allocation can fail here; still leave exactly one document.
+        static constexpr char fallback[] = "{\"error\": {\"kind\": \"internal\", \"message\": \"dbtool could not "
+                                           "format its output.\"}, \"exit_code\": 1}\n";
+        std::cout.clear();
+        write_all(STDOUT_FILENO, fallback, sizeof fallback - 1);
+    }
+}
+
+void prepare_interrupt_output(const global_options& g, std::string_view command)
+{
+    if (!g.json)
+        return;
+    g_interrupt_ready.store(false);
+    const nlohmann::json j = {
+        {"command", command},
+        {"path", g.db},
+        {"error",
+         {{"kind", "interrupted"},
+          {"message", "Interrupted (SIGINT) before the command finished; nothing was half done (SQLite rolls back a "
+                      "transaction in progress). Run the command again."}}},
+        {"exit_code", interrupted}};
+    g_interrupt_stdout = j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+    g_interrupt_ready.store(true);
+}
 
 void install_sigint_handler()
 {
@@ -144,6 +251,48 @@ void set_interruptible(bool on) noexcept
 bool was_interrupted() noexcept
 {
     return g_interrupted.load();
+}
+
+struct interruptible_lock_wait::state
+{
+    std::chrono::milliseconds timeout;
+    std::string path;
+    std::chrono::steady_clock::time_point since{};
+    bool announced = false;
+};
+
+namespace {
+extern "C" int interruptible_busy(void* p, int count)
+{
+    auto* s = static_cast<interruptible_lock_wait::state*>(p);
+    const auto now = std::chrono::steady_clock::now();
+    if (count == 0) {
+        s->since = now;
+        if (!s->announced) {
+            s->announced = true;
+            std::cerr << fmt::format("dbtool: '{}' is locked by another connection; waiting up to {} ms for it "
+                                     "(Ctrl-C stops).\n",
+                                     s->path,
+                                     s->timeout.count())
+                      << std::flush;
+        }
+    }
+    if (was_interrupted() || now - s->since >= s->timeout)
+        return 0; // SQLITE_BUSY for the statement that waits
+    ::sqlite3_sleep(10);
+    return 1;
+}
+} // namespace
+
+interruptible_lock_wait::interruptible_lock_wait(dbactor::connection& c, const global_options& g)
+    : c_(c), state_(std::make_unique<state>(state{std::chrono::milliseconds(g.busy_timeout_ms), g.db}))
+{
+    ::sqlite3_busy_handler(c_.handle(), interruptible_busy, state_.get());
+}
+
+interruptible_lock_wait::~interruptible_lock_wait()
+{
+    ::sqlite3_busy_timeout(c_.handle(), static_cast<int>(state_->timeout.count()));
 }
 
 } // namespace dbtool

@@ -8,17 +8,48 @@
 #include "status.hpp"
 
 #include <CLI/CLI.hpp>
+#include <SQLiteCpp/Exception.h>
+#include <fmt/format.h>
 
+#include <cstdio>
+#include <filesystem>
 #include <iostream>
 
 namespace {
 
-int fail(const dbtool::global_options& g, int code, std::string_view kind, std::string_view message)
+/// Reports a failure that ended the command: a sentence on stderr, and with --json one document on stdout.
+/// It runs inside catch handlers, so nothing may escape it.
+int fail(bool json, int code, std::string_view kind, std::string_view message) noexcept
 {
-    std::cerr << "dbtool: " << message << '\n';
-    if (g.json)
-        dbtool::print_json({{"error", {{"kind", kind}, {"message", message}}}, {"exit_code", code}});
+    try {
+        std::cerr << "dbtool: " << message << '\n';
+    }
+    catch (...) {
+    }
+    if (json) {
+        try {
+            dbtool::print_json({{"error", {{"kind", kind}, {"message", message}}}, {"exit_code", code}});
+        }
+        catch (...) {
+            // Building the document failed (out of memory); print_json's own fallback cannot run.
+            std::fputs("{\"error\": {\"kind\": \"internal\"}, \"exit_code\": 1}\n", stdout);
+            return dbtool::exit_code::internal;
+        }
+    }
     return code;
+}
+
+/// --json given anywhere on the command line, even when parsing failed.
+bool json_requested(int argc, char** argv) noexcept
+{
+    for (int i = 1; i < argc; ++i) {
+        const std::string_view a = argv[i];
+        if (a == "--")
+            break;
+        if (a == "--json" || a == "--json=true" || a == "--json=1")
+            return true;
+    }
+    return false;
 }
 
 } // namespace
@@ -56,15 +87,45 @@ int main(int argc, char** argv)
     auto* backup_cmd = setup_backup(app, backup);
     auto* optimize_cmd = setup_optimize(app, optimize);
 
+    const bool json = json_requested(argc, argv);
     try {
         app.parse(argc, argv);
     }
+    catch (const CLI::CallForHelp& e) {
+        if (!json)
+            return app.exit(e);
+        print_json({{"command", "help"}, {"help", app.help()}, {"exit_code", 0}});
+        return exit_code::ok;
+    }
     catch (const CLI::ParseError& e) {
-        const int code = app.exit(e);
-        return code == 0 ? exit_code::ok : exit_code::usage;
+        if (e.get_exit_code() != 0 && app.get_subcommands().empty() && !app.remaining().empty()) {
+            // CLI11 says only "A subcommand is required" for `dbtool frobnicate`.
+            return fail(json,
+                        exit_code::usage,
+                        "usage",
+                        fmt::format("'{}' is not a dbtool command: use one of migrate, check, status, new, backup, "
+                                    "optimize (see `dbtool --help`).",
+                                    app.remaining().front()));
+        }
+        if (!json) {
+            const int code = app.exit(e);
+            return code == 0 ? exit_code::ok : exit_code::usage;
+        }
+        if (e.get_exit_code() == 0) {
+            print_json({{"command", "help"}, {"help", app.help("", CLI::AppFormatMode::All)}, {"exit_code", 0}});
+            return exit_code::ok;
+        }
+        return fail(true,
+                    exit_code::usage,
+                    "usage",
+                    fmt::format("{}. Run `dbtool --help` for the commands and their options.", e.what()));
     }
 
+    std::string_view command = "none";
+    for (const auto* sub : app.get_subcommands())
+        command = sub->get_name();
     try {
+        prepare_interrupt_output(g, command);
         if (*migrate_cmd)
             return run_migrate(migrate);
         if (*check_cmd)
@@ -80,12 +141,26 @@ int main(int argc, char** argv)
         return exit_code::usage;
     }
     catch (const usage_error& e) {
-        return fail(g, exit_code::usage, "usage", e.what());
+        return fail(g.json, exit_code::usage, "usage", e.what());
     }
     catch (const dbactor::error& e) {
-        return fail(g, exit_code_for(e.value()), dbactor::make_error_code(e.value()).message(), e.what());
+        return fail(g.json, exit_code_for(e.value()), errc_name(e.value()), e.what());
+    }
+    catch (const SQLite::Exception& e) {
+        const auto f = sqlite_failure(e.getExtendedErrorCode(), e.what(), g);
+        return fail(g.json, f.code, f.kind, f.message);
+    }
+    catch (const std::filesystem::filesystem_error& e) {
+        return fail(g.json,
+                    exit_code::internal,
+                    "io_error",
+                    fmt::format("A file operation failed: {}. Check the path and its permissions, then retry.",
+                                e.what()));
     }
     catch (const std::exception& e) {
-        return fail(g, exit_code::internal, "internal", e.what());
+        return fail(g.json, exit_code::internal, "internal", e.what()); // dbtool's own messages are sentences
+    }
+    catch (...) {
+        return fail(g.json, exit_code::internal, "internal", "Internal error of an unknown kind. Please report it.");
     }
 }

@@ -1,9 +1,11 @@
 #include "migrate.hpp"
 
+#include <SQLiteCpp/Exception.h>
 #include <fmt/format.h>
 
 #include <filesystem>
 #include <iostream>
+#include <tuple>
 
 namespace dbtool {
 
@@ -12,8 +14,15 @@ CLI::App* setup_migrate(CLI::App& app, migrate_options& o)
     auto* sub = app.add_subcommand(
         "migrate",
         "Apply pending migrations of --migrations DIR (each in its own transaction), or with --to V revert to "
-        "version V using NNNN_name.down.sql files. Creates the database when it does not exist.");
-    sub->add_option("--to", o.to, "Target version (default: the newest); lower than the current one goes down");
+        "version V using NNNN_name.down.sql files. Creates the database when it does not exist. Then checks "
+        "foreign keys (exit 9 when violations remain).");
+    sub->add_option_function<std::int64_t>(
+        "--to",
+        [&o](const std::int64_t& v) {
+            o.to = v;
+            o.to_given = true;
+        },
+        "Target version, 0 to the newest (default: the newest); lower than the current one goes down");
     sub->add_flag("--dry-run", o.dry_run, "Print the plan without changing anything");
     return sub;
 }
@@ -28,8 +37,23 @@ nlohmann::json steps_json(const std::vector<dbactor::admin::migration_step>& ste
                      {"name", s.name},
                      {"direction", s.up ? "up" : "down"},
                      {"done", s.done},
+                     {"failed", s.failed},
                      {"duration_ms", s.duration_ms}});
     return a;
+}
+
+/// The findings of a failed migrate_to. A foreign-keys=off migration that would leave violations was rolled
+/// back: that is a failed migration (6, more severe than 9), and the violations are listed as well.
+std::vector<finding> failure_findings(const dbactor::error& e)
+{
+    if (e.value() == dbactor::errc::foreign_key_violation)
+        return {{exit_code::failed, errc_name(dbactor::errc::migration_failed), e.what()},
+                {exit_code::foreign_keys,
+                 errc_name(dbactor::errc::foreign_key_violation),
+                 "The rolled-back migration would have left the foreign-key violations named in the "
+                 "migration_failed finding; the database does not have them, since nothing of that migration was "
+                 "kept. Fix the migration so that every reference stays valid."}};
+    return {{exit_code_for(e.value()), errc_name(e.value()), e.what()}};
 }
 
 } // namespace
@@ -40,54 +64,117 @@ int run_migrate(const migrate_options& o)
     auto set = load_migrations(g);
     if (!set)
         throw usage_error("migrate needs --migrations DIR: the directory of NNNN_name.sql files.");
+    if (o.to_given && (o.to < 0 || o.to > set->latest_version()))
+        throw usage_error(fmt::format("--to {} is not a version of '{}': choose one from 0 (no migrations) to {} "
+                                      "(the newest file there), or leave --to out to migrate to the newest.",
+                                      o.to,
+                                      g.migrations,
+                                      set->latest_version()));
+    const std::int64_t target = o.to_given ? o.to : -1;
     auto opts = base_options(g);
     opts.migrations = *set;
-    opts.apply_migrations = false; // run below, step by step, so that the output lists each step
+    opts.apply_migrations = false;   // run below, step by step, so that the output lists each step
+    opts.check_foreign_keys = false; // checked after the migrations: a pending one may repair a violation
     opts.integrity_check = dbactor::check_level::quick;
     std::vector<dbactor::admin::migration_step> steps;
     std::int64_t version = 0;
-    std::vector<std::string> fk_rows;
+    std::vector<finding> findings;
+    std::optional<dbactor::admin::foreign_key_report> fk;
 
     if (o.dry_run) {
         if (!std::filesystem::exists(g.db)) {
             // A new database: every migration up to the target would be applied.
             for (const auto& m : set->items())
-                if (o.to < 0 || m.version <= o.to)
+                if (target < 0 || m.version <= target)
                     steps.push_back({m.version, m.name, true});
         }
         else {
             opts.read_only = true;
             auto db = dbactor::database::open(opts);
             version = db.boot_report().schema_version;
-            steps = db.call([&](dbactor::connection& c) { return dbactor::admin::plan_migration(c, *set, o.to); });
+            steps = db.call([&](dbactor::connection& c) { return dbactor::admin::plan_migration(c, *set, target); });
         }
     }
     else {
         auto db = dbactor::database::open(opts);
+        version = db.boot_report().schema_version;
         set_interruptible(true);
-        steps = db.call([&](dbactor::connection& c) {
-            return dbactor::admin::migrate_to(c, *set, o.to, [] { return !was_interrupted(); });
-        });
+        try {
+            db.call([&](dbactor::connection& c) {
+                const interruptible_lock_wait wait(c, g);
+                dbactor::admin::migrate_to(c, *set, target, steps, [] { return !was_interrupted(); });
+            });
+        }
+        catch (const dbactor::error& e) {
+            if (was_interrupted() && e.value() == dbactor::errc::busy)
+                findings.push_back({exit_code::interrupted,
+                                    "interrupted",
+                                    fmt::format("Interrupted (SIGINT) while waiting for the write lock on '{}'; the "
+                                                "migrations listed as applied stay applied, nothing else changed.",
+                                                g.db)});
+            else
+                findings = failure_findings(e);
+        }
+        catch (const SQLite::Exception& e) {
+            findings.push_back(sqlite_failure(e.getExtendedErrorCode(), e.what(), g).as_finding());
+        }
         set_interruptible(false);
-        version = db.read([](dbactor::connection& c) { return *c.query_one<std::int64_t>("PRAGMA user_version"); });
+        try {
+            version = db.read([](dbactor::connection& c) { return *c.query_one<std::int64_t>("PRAGMA user_version"); });
+            if (!was_interrupted())
+                fk = db.call([](dbactor::connection& c) { return dbactor::admin::foreign_key_check(c); });
+        }
+        catch (const dbactor::error& e) {
+            findings.push_back({exit_code_for(e.value()), errc_name(e.value()), e.what()});
+        }
+        catch (const SQLite::Exception& e) {
+            findings.push_back(sqlite_failure(e.getExtendedErrorCode(), e.what(), g).as_finding());
+        }
+        if (fk && fk->violations > 0)
+            findings.push_back({exit_code::foreign_keys,
+                                errc_name(dbactor::errc::foreign_key_violation),
+                                fmt::format("After migrating, {} row(s) of '{}' refer to missing parent rows, e.g. "
+                                            "{}. Fix the data (delete or re-point those rows) in a new migration, "
+                                            "then run `dbtool migrate` again.",
+                                            fk->violations,
+                                            g.db,
+                                            fmt::join(fk->first, "; "))});
     }
-    int code = was_interrupted() ? exit_code::interrupted : exit_code::ok;
+    if (was_interrupted() && findings.empty())
+        findings.push_back({exit_code::interrupted,
+                            "interrupted",
+                            fmt::format("Interrupted (SIGINT) between migrations; the migrations listed as applied "
+                                        "stay applied, '{}' is at version {}.",
+                                        g.db,
+                                        version)});
+    std::vector<int> codes;
+    for (const auto& f : findings)
+        codes.push_back(f.code);
+    const int code = most_severe(codes);
 
     if (g.json) {
-        print_json({{"command", "migrate"},
-                    {"path", g.db},
-                    {"dry_run", o.dry_run},
-                    {"version", version},
-                    {"steps", steps_json(steps)},
-                    {"interrupted", code == exit_code::interrupted},
-                    {"exit_code", code}});
+        nlohmann::json j = {{"command", "migrate"},
+                            {"path", g.db},
+                            {"dry_run", o.dry_run},
+                            {"version", version},
+                            {"steps", steps_json(steps)},
+                            {"interrupted", code == exit_code::interrupted},
+                            {"findings", to_json(findings)},
+                            {"exit_code", code}};
+        if (fk)
+            j["foreign_key_violations"] = fk->violations;
+        if (!findings.empty())
+            j["error"] = {{"kind", findings.front().kind}, {"message", findings.front().message}};
+        print_json(j);
     }
     else {
-        if (steps.empty())
+        if (steps.empty() && findings.empty())
             std::cout << fmt::format("{}: up to date at version {}.\n", g.db, version);
         for (const auto& s : steps) {
             const char* verb = o.dry_run ? (s.up ? "would apply" : "would revert")
-                                         : (s.done ? (s.up ? "applied" : "reverted") : "skipped");
+                               : s.failed ? (s.up ? "failed to apply" : "failed to revert")
+                               : s.done   ? (s.up ? "applied" : "reverted")
+                                          : "skipped";
             std::cout << fmt::format("{} {:04}_{}{}{}\n",
                                      verb,
                                      s.version,
@@ -97,8 +184,8 @@ int run_migrate(const migrate_options& o)
         }
         if (!o.dry_run && !steps.empty())
             std::cout << fmt::format("{}: now at version {}.\n", g.db, version);
-        if (code == exit_code::interrupted)
-            std::cerr << "dbtool: interrupted; the migrations listed as applied stay applied.\n";
+        for (const auto& f : findings)
+            std::cerr << "dbtool: " << f.message << '\n';
     }
     return code;
 }

@@ -10,7 +10,8 @@ namespace dbtool {
 struct migrate_options
 {
     const global_options* global = nullptr;
-    std::int64_t to = -1; ///< -1: the newest version
+    std::int64_t to = -1; ///< the newest version unless --to was given
+    bool to_given = false;
     bool dry_run = false;
 };
 

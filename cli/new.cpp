@@ -26,7 +26,13 @@ int run_new(const new_options& o)
     if (!std::regex_match(o.name, valid))
         throw usage_error(fmt::format("'{}' is not a migration name: use letters, digits, '_' or '-'.", o.name));
     const std::filesystem::path dir = g.migrations.empty() ? "migrations" : g.migrations;
-    std::filesystem::create_directories(dir);
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);
+    if (ec)
+        throw std::runtime_error(fmt::format("Cannot create the migrations directory '{}': {}. Check the "
+                                             "permissions of its parent directory, or pass another --migrations.",
+                                             dir.string(),
+                                             ec.message()));
     const auto set = dbactor::migration_set::from_directory(dir); // refuses an invalid directory (exit 4)
     const auto version = set.latest_version() + 1;
     const auto path = dir / fmt::format("{:04}_{}.sql", version, o.name);
@@ -38,7 +44,9 @@ int run_new(const new_options& o)
                            "--                                                   -- dbactor: foreign-keys=off\n\n",
                            o.name);
         if (!out)
-            throw std::runtime_error(fmt::format("Cannot write '{}'.", path.string()));
+            throw std::runtime_error(fmt::format("Cannot write the new migration file '{}'. Check that the "
+                                                 "directory is writable and the disk is not full.",
+                                                 path.string()));
     }
     if (g.json)
         print_json({{"command", "new"}, {"path", path.string()}, {"version", version}, {"exit_code", 0}});

@@ -90,6 +90,16 @@ public:
         }
     }
 
+    /// Waits until stderr contains `text`; false when the child closed it or `limit` passed first.
+    bool wait_for_stderr(const std::string& text, std::chrono::milliseconds limit = std::chrono::seconds(10))
+    {
+        const auto until = std::chrono::steady_clock::now() + limit;
+        while (err_buf_.find(text) == std::string::npos)
+            if (!pump(until))
+                return false;
+        return true;
+    }
+
     /// Closes stdin, collects the rest of the output and waits for the exit; the exit code, 128 + signal when
     /// killed, or -1 when it did not finish within `limit` (then it is killed).
     int finish(std::chrono::milliseconds limit = std::chrono::seconds(20))
