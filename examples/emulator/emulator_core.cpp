@@ -6,6 +6,8 @@
 
 #include <boost/asio/use_future.hpp>
 
+#include <openssl/evp.h>
+
 #include <fmt/format.h>
 #include <fmt/ostream.h>
 
@@ -35,6 +37,25 @@ std::int64_t checksum(std::span<const std::byte> data) noexcept
         h *= 1099511628211ull;
     }
     return static_cast<std::int64_t>(h);
+}
+
+std::string sha1_hex(std::span<const std::byte> data)
+{
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    if (EVP_Digest(data.data(), data.size(), digest, &len, EVP_sha1(), nullptr) != 1)
+        throw std::runtime_error("EVP_Digest(SHA-1) failed");
+    std::string hex;
+    hex.reserve(2 * len);
+    for (unsigned int i = 0; i < len; ++i)
+        hex += fmt::format("{:02x}", digest[i]);
+    return hex;
+}
+
+std::string rom_sha1(std::string_view title, std::string_view system, std::int64_t size_bytes)
+{
+    const std::string image = fmt::format("{}\n{}\n{}\n", title, system, size_bytes);
+    return sha1_hex(std::as_bytes(std::span(image.data(), image.size())));
 }
 
 std::int64_t register_rom::operator()(dbactor::connection& c) const
@@ -190,12 +211,14 @@ std::vector<play_time_row> play_time_report::operator()(dbactor::connection& c) 
     return rows;
 }
 
-dbactor::database open_database(const std::string& path, dbactor::synchronous_mode sync)
+dbactor::database open_database(const std::string& path, dbactor::synchronous_mode sync, int cache_pages)
 {
     dbactor::options o;
     o.path = path;
     o.synchronous = sync;
     o.migrations = emulator_migrations();
+    if (cache_pages > 0)
+        o.pragmas.emplace_back("cache_size", std::to_string(cache_pages));
     o.on_log = [](dbactor::log_level level, std::string_view msg) {
         if (level >= dbactor::log_level::warning)
             fmt::print(stderr, "[dbactor] {}\n", msg);
@@ -299,7 +322,8 @@ player_result play(const config& cfg, dbactor::database db, const std::vector<st
             ++r.loads;
         }
         else {
-            state.resize(24 * 1024 + rng() % (40 * 1024));
+            const std::size_t random_size = 24 * 1024 + rng() % (40 * 1024); // drawn either way: same games
+            state.resize(cfg.state_kib ? cfg.state_kib * std::size_t{1024} : random_size);
             for (auto& b : state)
                 b = static_cast<std::byte>(rng());
         }
@@ -339,9 +363,18 @@ player_result play(const config& cfg, dbactor::database db, const std::vector<st
                                committed);
                     out.flush();
                 }
-                req.after_chunk = [](std::size_t written, std::size_t total) {
-                    if (written * 2 >= total)
-                        std::raise(SIGKILL);
+                // Runs on the database thread, inside the save's transaction. The page cache is tiny in this mode
+                // (see run()), so the chunks written so far have spilled into the -wal as frames of a
+                // transaction that never commits: recovery must ignore them.
+                req.after_chunk = [&](std::size_t written, std::size_t total) {
+                    if (written * 2 < total)
+                        return;
+                    {
+                        std::lock_guard lock(out_mutex);
+                        fmt::print(out, "crash-test: SIGKILL after {} of {} chunks\n", written, total);
+                        out.flush();
+                    }
+                    std::raise(SIGKILL);
                 };
                 db.write(req);
                 throw std::logic_error("the crash test's save returned instead of killing the process");
@@ -377,7 +410,10 @@ int run(const config& cfg, std::ostream& out)
         const auto parent = std::filesystem::path(cfg.db_path).parent_path();
         if (!parent.empty())
             std::filesystem::create_directories(parent);
-        db = open_database(cfg.db_path, cfg.synchronous);
+        // The crash test wants the half-written save to reach the -wal before the kill. With SQLite's default
+        // cache (2 MB) a save stays in memory until COMMIT; with 16 pages, its pages spill into the -wal as
+        // it is written, like a large save under memory pressure.
+        db = open_database(cfg.db_path, cfg.synchronous, cfg.crash_in_save ? 16 : 0);
     }
     catch (const std::exception& e) {
         fmt::print(stderr, "[error] cannot start: {}\n", e.what());
@@ -386,10 +422,8 @@ int run(const config& cfg, std::ostream& out)
     fmt::print(out, "dbactor-emulator: database {} (schema version {})\n", cfg.db_path, db.boot_report().schema_version);
 
     std::vector<std::int64_t> roms;
-    for (const auto& r : catalog) {
-        const std::string sha1 = fmt::format("{:040x}", std::hash<std::string>{}(r.title));
-        roms.push_back(db.write(register_rom{r.title, r.system, sha1, r.size}));
-    }
+    for (const auto& r : catalog)
+        roms.push_back(db.write(register_rom{r.title, r.system, rom_sha1(r.title, r.system, r.size), r.size}));
     // A session left open by a crash never gets its play time: close it with none, so the totals stay true.
     const auto recovered = db.write([](dbactor::connection& c) {
         return c.execute("UPDATE sessions SET stopped_at = started_at, played_ms = 0 WHERE stopped_at IS NULL");

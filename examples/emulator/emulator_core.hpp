@@ -10,6 +10,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace emu {
@@ -27,6 +28,8 @@ struct config
     /// Testing: the N-th save (1-based, with one player) kills the process in the middle of writing its
     /// chunks (SIGKILL from inside the request, on the database thread). 0 = never.
     unsigned crash_in_save = 0;
+    /// Size of a new machine state in KiB; 0 = 24 to 64 KiB at random.
+    unsigned state_kib = 0;
     dbactor::synchronous_mode synchronous = dbactor::synchronous_mode::full;
 };
 
@@ -34,9 +37,18 @@ struct config
 /// or an unusable database).
 int run(const config& cfg, std::ostream& out);
 
-/// Opens (creating and migrating) the emulator's database with its compiled-in schema.
+/// Opens (creating and migrating) the emulator's database with its compiled-in schema. `cache_pages` > 0
+/// sets `PRAGMA cache_size` (the crash test's tiny cache); 0 keeps SQLite's default.
 dbactor::database open_database(const std::string& path,
-                                dbactor::synchronous_mode sync = dbactor::synchronous_mode::full);
+                                dbactor::synchronous_mode sync = dbactor::synchronous_mode::full,
+                                int cache_pages = 0);
+
+/// SHA-1 (OpenSSL EVP) of `data`, as 40 lowercase hex digits.
+std::string sha1_hex(std::span<const std::byte> data);
+
+/// The catalog's `sha1` of a simulated ROM. There is no ROM image in this simulation, so it is the real
+/// SHA-1 of a stand-in image: the text "<title>\n<system>\n<size_bytes>\n".
+std::string rom_sha1(std::string_view title, std::string_view system, std::int64_t size_bytes);
 
 /// FNV-1a 64 of a save state, stored as the slot's checksum.
 std::int64_t checksum(std::span<const std::byte> data) noexcept;
@@ -44,7 +56,7 @@ std::int64_t checksum(std::span<const std::byte> data) noexcept;
 /// Save states are stored in chunks of this many bytes.
 inline constexpr std::size_t chunk_size = 4096;
 
-/// Adds a ROM to the catalog (or finds it by its SHA-1); returns its id.
+/// Adds a ROM to the catalog (or finds it by its SHA-1, see rom_sha1); returns its id.
 struct register_rom
 {
     std::string title;
