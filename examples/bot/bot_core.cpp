@@ -22,6 +22,7 @@
 #include <algorithm>
 #include <atomic>
 #include <csignal>
+#include <cstdlib>
 #include <filesystem>
 #include <functional>
 #include <memory>
@@ -32,9 +33,22 @@
 #include <string_view>
 #include <thread>
 #include <tuple>
+#include <typeinfo>
 #include <vector>
 
+#include <cxxabi.h>
+#include <pthread.h>
+#include <signal.h>
+
 namespace bot {
+
+/// Thrown by the injected fault of --fault-every with --fault-non-std: not a std::exception. (Outside the
+/// anonymous namespace only so that the log names it `bot::injected_fault`.)
+struct injected_fault
+{
+    const char* what;
+};
+
 namespace {
 
 namespace asio = boost::asio;
@@ -55,6 +69,66 @@ void log(std::string_view level, std::string_view what)
     std::string line = fmt::format("[{}] {}\n", level, what);
     std::fwrite(line.data(), 1, line.size(), stderr);
 }
+
+/// For a log line: what() of a std::exception, or the type of anything else thrown (which would otherwise
+/// escape io_context::run and terminate the process).
+std::string describe(std::exception_ptr e)
+{
+    try {
+        std::rethrow_exception(e);
+    }
+    catch (const std::exception& ex) {
+        return ex.what();
+    }
+    catch (...) {
+        std::string type = "unknown";
+        if (const std::type_info* t = abi::__cxa_current_exception_type()) {
+            int status = 0;
+            char* name = abi::__cxa_demangle(t->name(), nullptr, nullptr, &status);
+            type = status == 0 && name ? name : t->name();
+            std::free(name);
+        }
+        return fmt::format("an exception of type {}, not derived from std::exception", type);
+    }
+}
+
+/// Blocks SIGINT and SIGTERM in the calling thread, and so in every thread it starts, until restore(). A
+/// signal that arrives meanwhile stays pending instead of killing the process with its default action;
+/// once the service's signal_set exists, restore() lets it through to the signal_set. The destructor
+/// discards what is still pending (a second signal during the shutdown) before restoring the mask.
+class blocked_stop_signals
+{
+public:
+    blocked_stop_signals()
+    {
+        sigemptyset(&set_);
+        sigaddset(&set_, SIGINT);
+        sigaddset(&set_, SIGTERM);
+        block();
+    }
+    blocked_stop_signals(const blocked_stop_signals&) = delete;
+    blocked_stop_signals& operator=(const blocked_stop_signals&) = delete;
+    ~blocked_stop_signals()
+    {
+        if (blocked_) {
+            const timespec now{};
+            while (sigtimedwait(&set_, nullptr, &now) > 0) {
+            }
+        }
+        restore();
+    }
+    void block() { pthread_sigmask(SIG_BLOCK, &set_, &old_); blocked_ = true; }
+    void restore()
+    {
+        if (blocked_)
+            pthread_sigmask(SIG_SETMASK, &old_, nullptr);
+        blocked_ = false;
+    }
+
+private:
+    sigset_t set_{}, old_{};
+    bool blocked_ = false;
+};
 
 // ---------------------------------------------------------------------------------------------------------
 // Typed requests: one struct per thing the bot stores, each a callable taking dbactor::connection&.
@@ -240,14 +314,17 @@ struct lift_expired_bans
 {
     std::int64_t now;
     bool inject_fault = false;
+    bool fault_is_std = true;
     std::int64_t operator()(dbactor::connection& c) const
     {
         c.execute("UPDATE ban_log SET lifted_at = ? WHERE id IN (SELECT ban_id FROM tempbans WHERE expires_at <= ?)",
                   now,
                   now);
         const auto lifted = c.execute("DELETE FROM tempbans WHERE expires_at <= ?", now);
-        if (inject_fault)
+        if (inject_fault && fault_is_std)
             throw std::runtime_error("injected fault (--fault-every); this iteration's changes are rolled back");
+        if (inject_fault)
+            throw injected_fault{"injected fault (--fault-every --fault-non-std)"};
         return lifted;
     }
 };
@@ -369,6 +446,8 @@ public:
           control_(asio::make_strand(ioc_)), signals_(control_, SIGINT, SIGTERM), stop_timer_(control_),
           duration_timer_(control_), drained_timer_(control_), gateway_timer_(control_)
     {
+        // From here on the signal_set owns SIGINT and SIGTERM; run() (bot::run) unblocks them only now, so one
+        // that arrived while the database was booting is delivered to it rather than killing the process.
         // Per-guild state lives in shards, each owned by one strand: handlers of guilds on different shards
         // run in parallel, handlers of one guild never race, and no lock guards the guild state.
         const std::size_t n = std::max<std::size_t>(threads * 8, 8);
@@ -385,7 +464,7 @@ public:
         std::sort(created.begin(), created.end());
         for (auto ms : created)
             guild_ids_.push_back(gen.next(ms));
-        rosters_.resize(guild_ids_.size());
+        rosters_.assign(guild_ids_.size(), member_roster(cfg_.roster_cap));
     }
 
     /// Runs everything on the io_context's threads; returns when the shutdown is complete.
@@ -395,12 +474,7 @@ public:
             if (!e)
                 return;
             startup_failed_ = true;
-            try {
-                std::rethrow_exception(e);
-            }
-            catch (const std::exception& ex) {
-                log("error", fmt::format("the bot's main task failed: {}", ex.what()));
-            }
+            log("error", fmt::format("the bot's main task failed: {}", describe(e)));
         });
         std::vector<std::thread> pool;
         for (unsigned i = 1; i < threads_; ++i)
@@ -426,11 +500,11 @@ public:
     std::int64_t guilds_added() const { return guilds_added_; }
 
     /// Handler latencies in microseconds, merged from every shard (call after run()).
-    std::vector<std::uint32_t> latencies() const
+    latency_histogram latencies() const
     {
-        std::vector<std::uint32_t> all;
+        latency_histogram all;
         for (auto& s : shards_)
-            all.insert(all.end(), s->latencies_us.begin(), s->latencies_us.end());
+            all.merge(s->latencies_us);
         return all;
     }
 
@@ -446,7 +520,7 @@ private:
         explicit shard(asio::strand<asio::io_context::executor_type> s) : strand(std::move(s)) {}
         asio::strand<asio::io_context::executor_type> strand;
         std::unordered_map<std::uint64_t, guild_state> guilds; // touched only on `strand`
-        std::vector<std::uint32_t> latencies_us;               // touched only on `strand`
+        latency_histogram latencies_us;                        // touched only on `strand`
     };
 
     shard& shard_of(std::uint64_t guild) { return *shards_[(guild >> 22) % shards_.size()]; }
@@ -463,8 +537,8 @@ private:
             auto registered = register_guilds{guild_ids_, unix_ms()};
             guilds_added_ = co_await db_.async_write(registered, register_ro, use_awaitable);
         }
-        catch (const std::exception& e) {
-            log("error", fmt::format("cannot start: {}", e.what()));
+        catch (...) {
+            log("error", fmt::format("cannot start: {}", describe(std::current_exception())));
             startup_failed_ = true;
         }
         if (startup_failed_) {
@@ -488,6 +562,10 @@ private:
 
         start_loop("tempban-sweep", 250ms, [this](std::uint64_t iteration) { return sweep_tempbans(iteration); });
         start_loop("ratelimit-cleanup", 1s, [this](std::uint64_t) { return cleanup_limiters(); });
+        if (cfg_.progress_every_s > 0)
+            start_loop("progress",
+                       std::chrono::duration_cast<steady::duration>(std::chrono::duration<double>(cfg_.progress_every_s)),
+                       [this](std::uint64_t iteration) { return report_progress(iteration); });
 
         started_ = steady::now();
         in_flight_.fetch_add(1); // held by the gateway until it stops
@@ -521,12 +599,7 @@ private:
         auto [e] = co_await db_.async_close(asio::as_tuple(use_awaitable));
         if (e) {
             close_failed_ = true;
-            try {
-                std::rethrow_exception(e);
-            }
-            catch (const std::exception& ex) {
-                log("error", fmt::format("closing the database failed: {}", ex.what()));
-            }
+            log("error", fmt::format("closing the database failed: {}", describe(e)));
         }
         fmt::print(stderr, "[info] shutdown: {}; gateway stopped, handlers drained, database closed\n", stop_reason_);
     }
@@ -586,7 +659,7 @@ private:
         // A few guilds are busy, most are quiet (like real bots): guild index skewed towards the front.
         const double g = unit(rng);
         const std::size_t gi = std::min(guild_ids_.size() - 1, static_cast<std::size_t>(g * g * guild_ids_.size()));
-        auto& roster = rosters_[gi];
+        member_roster& roster = rosters_[gi];
         event ev{};
         ev.guild = guild_ids_[gi];
         ev.id = ids.next(static_cast<std::uint64_t>(unix_ms()));
@@ -595,14 +668,11 @@ private:
         if (roster.size() < 2 || r < 0.05) {
             ev.kind = event_kind::member_join;
             ev.user = ev.id; // a new account: its id is a fresh snowflake
-            roster.push_back(ev.user);
+            roster.add(ev.user, rng());
             ++counters_.joins;
             return ev;
         }
-        auto pick = [&] {
-            const double u = unit(rng);
-            return roster[std::min(roster.size() - 1, static_cast<std::size_t>(u * u * roster.size()))];
-        };
+        auto pick = [&] { return roster.pick(unit(rng)); };
         ev.user = pick();
         if (r < 0.75) {
             ev.kind = event_kind::message;
@@ -665,13 +735,14 @@ private:
             }
             ++counters_.handled;
         }
-        catch (const std::exception& e) {
+        catch (...) {
             ++counters_.failed;
-            log("error", fmt::format("handler for event {} in guild {} failed: {}", ev.id, ev.guild, e.what()));
+            log("error",
+                fmt::format("handler for event {} in guild {} failed: {}", ev.id, ev.guild, describe(std::current_exception())));
         }
-        // Still on the shard's strand: the shard's latency vector needs no lock.
+        // Still on the shard's strand: the shard's histogram needs no lock.
         const auto us = std::chrono::duration_cast<std::chrono::microseconds>(steady::now() - ev.emitted).count();
-        s.latencies_us.push_back(static_cast<std::uint32_t>(std::min<std::int64_t>(us, UINT32_MAX)));
+        s.latencies_us.record(static_cast<std::uint32_t>(std::clamp<std::int64_t>(us, 0, UINT32_MAX)));
         release();
     }
 
@@ -692,11 +763,7 @@ private:
 
     asio::awaitable<void> on_command(shard& s, const event& ev)
     {
-        static const dbactor::request_options settings_ro{.name = "load_settings"};
-        // Every command reads its guild's settings (the read-heavy path).
-        auto settings_req = load_settings{ev.guild};
-        const guild_settings settings = co_await db_.async_read(settings_req, settings_ro, use_awaitable);
-
+        // The limiter first: a refused command costs no database round trip.
         const auto now = steady::now();
         sliding_window_limiter& limiter = ev.command == command_kind::ask ? ai_
                                           : (ev.command == command_kind::rank || ev.command == command_kind::word)
@@ -706,6 +773,11 @@ private:
             ++counters_.rate_limited; // the reply would be "slow down, try again in N s"
             co_return;
         }
+
+        static const dbactor::request_options settings_ro{.name = "load_settings"};
+        // Every command that passed its limiter reads its guild's settings (the read-heavy path).
+        auto settings_req = load_settings{ev.guild};
+        const guild_settings settings = co_await db_.async_read(settings_req, settings_ro, use_awaitable);
 
         switch (ev.command) {
         case command_kind::rank: {
@@ -804,12 +876,7 @@ private:
                        supervised(index, period, std::move(body)),
                        [this, name](std::exception_ptr e) {
                            if (e) {
-                               try {
-                                   std::rethrow_exception(e);
-                               }
-                               catch (const std::exception& ex) {
-                                   log("error", fmt::format("loop {}: exited with an exception: {}", name, ex.what()));
-                               }
+                               log("error", fmt::format("loop {}: exited with an exception: {}", name, describe(e)));
                            }
                            else if (!stopping_) {
                                log("error", fmt::format("loop {}: exited while the bot is running", name));
@@ -830,9 +897,11 @@ private:
             try {
                 co_await body(iteration);
             }
-            catch (const std::exception& e) {
+            catch (...) {
+                // Anything thrown, not only std::exception: whatever escaped here would end io_context::run.
                 ++loop_reports_[index].failures;
-                log("error", fmt::format("loop {}: iteration {} failed: {}", report.name, iteration, e.what()));
+                log("error",
+                    fmt::format("loop {}: iteration {} failed: {}", report.name, iteration, describe(std::current_exception())));
             }
             if (stopping_)
                 break;
@@ -845,7 +914,7 @@ private:
     {
         static const dbactor::request_options ro{.name = "lift_expired_bans"};
         const bool fault = cfg_.fault_every != 0 && iteration % cfg_.fault_every == 0;
-        auto req = lift_expired_bans{unix_ms(), fault};
+        auto req = lift_expired_bans{unix_ms(), fault, cfg_.fault_is_std};
         const auto lifted = co_await db_.async_write(req, ro, use_awaitable);
         counters_.lifted += static_cast<std::uint64_t>(lifted);
     }
@@ -854,6 +923,21 @@ private:
     {
         const auto now = steady::now();
         buckets_removed_ += ai_.cleanup(now) + moderation_.cleanup(now) + commands_.cleanup(now);
+        co_return;
+    }
+
+    asio::awaitable<void> report_progress(std::uint64_t iteration)
+    {
+        if (iteration == 1)
+            co_return; // the first iteration runs at the start, with nothing to report yet
+        const auto handled = counters_.handled.load(), failed = counters_.failed.load();
+        const auto emitted = counters_.emitted.load();
+        log("info",
+            fmt::format("progress: {} events handled ({} failed), {} in flight, after {:.1f} s",
+                        handled,
+                        failed,
+                        emitted - handled - failed,
+                        std::chrono::duration<double>(steady::now() - started_).count()));
         co_return;
     }
 
@@ -868,7 +952,7 @@ private:
     std::vector<loop_report> loop_reports_;
     std::vector<std::unique_ptr<shard>> shards_;
     std::vector<std::uint64_t> guild_ids_;
-    std::vector<std::vector<std::uint64_t>> rosters_; // the gateway's view of each guild's members
+    std::vector<member_roster> rosters_; // the gateway's view of each guild's members (touched on control_)
 
     sliding_window_limiter ai_{"ai", 10, 60s};
     sliding_window_limiter moderation_{"moderation", 5, 60s};
@@ -999,11 +1083,16 @@ int run(const config& cfg, std::ostream& out)
             log(level == dbactor::log_level::error ? "error" : "warning", fmt::format("dbactor: {}", msg));
     };
 
+    // Before any thread starts (database::open starts the actor's): a SIGINT or SIGTERM during the boot
+    // waits, blocked, for the service's signal_set instead of killing the process; the bot then starts and
+    // stops at once, gracefully.
+    blocked_stop_signals stop_signals;
     dbactor::database db;
     try {
         const auto parent = std::filesystem::path(cfg.db_path).parent_path();
         if (!parent.empty())
             std::filesystem::create_directories(parent);
+        log("info", fmt::format("opening {}: integrity check, pragmas, migrations", cfg.db_path));
         db = dbactor::database::open(std::move(o));
     }
     catch (const std::exception& e) {
@@ -1022,18 +1111,16 @@ int run(const config& cfg, std::ostream& out)
     out.flush();
 
     bot_service service(cfg, std::move(db), threads);
+    stop_signals.restore(); // the signal_set exists: a pending signal reaches it now
     service.run();
+    // Shutting down already: a second signal during the summary and the self-check is ignored.
+    stop_signals.block();
     if (service.startup_failed())
         return 1;
 
     const auto& c = service.count();
-    auto lat = service.latencies();
-    std::sort(lat.begin(), lat.end());
-    auto pct = [&](double p) -> double {
-        if (lat.empty())
-            return 0;
-        return lat[std::min(lat.size() - 1, static_cast<std::size_t>(p * static_cast<double>(lat.size())))] / 1000.0;
-    };
+    const latency_histogram lat = service.latencies();
+    auto pct = [&](double p) -> double { return lat.percentile(p) / 1000.0; };
     const double secs = service.elapsed_s();
     fmt::print(out,
                "stopped: {} after {:.2f} s; in-flight handlers drained in {:.2f} s\n",

@@ -10,7 +10,10 @@ int main(int argc, char** argv)
     bot::config cfg;
     CLI::App app{"dbactor-bot: a Discord-style bot core (simulated gateway, no network) persisting through dbactor.\n"
                  "Runs until --duration elapses or SIGINT/SIGTERM arrives, then shuts down gracefully and prints a "
-                 "summary."};
+                 "summary.\n"
+                 "An option given twice takes its last value (run.sh passes --duration 10 before your own options)."};
+    // Before the options are added: the defaults apply to options created afterwards.
+    app.option_defaults()->take_last();
     app.add_option("--db", cfg.db_path, "Database file (created and migrated when missing)")->capture_default_str();
     app.add_option("--guilds", cfg.guilds, "Simulated guilds")->capture_default_str()->check(CLI::Range(1u, 1000000u));
     app.add_option("--events-per-sec", cfg.events_per_sec, "Gateway events per second")
@@ -33,10 +36,22 @@ int main(int argc, char** argv)
                  cfg.self_check,
                  "After closing, reopen the database and check it holds exactly what the handlers wrote (exit 1 "
                  "if not)");
+    app.add_option("--progress-every", cfg.progress_every_s, "Seconds between progress lines on stderr (0 = none)")
+        ->capture_default_str()
+        ->check(CLI::NonNegativeNumber);
+    app.add_option("--roster-cap", cfg.roster_cap, "Members the gateway remembers per guild (memory bound)")
+        ->capture_default_str()
+        ->check(CLI::Range(std::size_t{2}, std::size_t{1} << 24));
     app.add_option("--fault-every", cfg.fault_every, "Testing: every N-th tempban sweep iteration throws")
+        ->group("Testing");
+    bool fault_non_std = false;
+    app.add_flag("--fault-non-std",
+                 fault_non_std,
+                 "Testing: the injected fault throws a value not derived from std::exception")
         ->group("Testing");
     CLI11_PARSE(app, argc, argv);
     if (normal)
         cfg.synchronous = dbactor::synchronous_mode::normal;
+    cfg.fault_is_std = !fault_non_std;
     return bot::run(cfg, std::cout);
 }
