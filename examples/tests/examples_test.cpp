@@ -10,9 +10,16 @@
 
 #include <boost/asio/use_future.hpp>
 
+#include <SQLiteCpp/Database.h>
+
 #include <chrono>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <functional>
+#include <iterator>
+#include <random>
 #include <regex>
 #include <stdexcept>
 #include <string>
@@ -98,8 +105,13 @@ public:
     /// Reads output until `needle` appears; false if the child ends or `limit` passes first.
     bool read_until(const std::string& needle, std::chrono::seconds limit = 15s)
     {
+        return read_until([&](const std::string& out) { return out.find(needle) != std::string::npos; }, limit);
+    }
+    /// Reads output until `done(output so far)`; false if the child ends or `limit` passes first.
+    bool read_until(const std::function<bool(const std::string&)>& done, std::chrono::seconds limit = 15s)
+    {
         const auto deadline = steady::now() + limit;
-        while (output_.find(needle) == std::string::npos) {
+        while (!done(output_)) {
             if (!read_some(deadline))
                 return false;
         }
@@ -193,6 +205,132 @@ dbactor::database open_bot_db(const std::string& path)
     return dbactor::database::open(std::move(o));
 }
 
+/// The largest N of the `[info] progress: N events handled` lines in `out` (0 before the first one).
+std::int64_t progress_handled(const std::string& out)
+{
+    static const std::regex line(R"(progress: (\d+) events handled)");
+    std::int64_t last = 0;
+    for (std::sregex_iterator it(out.begin(), out.end(), line), end; it != end; ++it)
+        last = std::max<std::int64_t>(last, std::stoll((*it)[1].str()));
+    return last;
+}
+
+/// Checks a bot's summary against its database: handled = emitted with none failed, members = joins,
+/// messages and XP as counted, and the self-check's verdict.
+void check_summary_matches_database(const std::string& out, const std::string& db_path)
+{
+    INFO(out);
+    const auto emitted = numbers(out, R"(gateway: emitted (\d+) events \(messages (\d+), commands (\d+), joins (\d+)\))");
+    const auto handled = numbers(out, R"(handled: (\d+) events \((\d+) failed\))");
+    const auto xp = numbers(out, R"(outcomes: xp \+(\d+), warnings (\d+))");
+    CHECK(handled[0] == emitted[0]); // nothing in flight was dropped
+    CHECK(handled[1] == 0);
+    CHECK(out.find("self-check: ok") != std::string::npos);
+    auto db = open_bot_db(db_path);
+    const auto [members, messages, total_xp, warnings] =
+        db.read([](dbactor::connection& c) {
+              return c.query_one<std::tuple<std::int64_t, std::int64_t, std::int64_t, std::int64_t>>(
+                  "SELECT (SELECT count(*) FROM members), (SELECT coalesce(sum(messages), 0) FROM members), "
+                  "(SELECT coalesce(sum(xp), 0) FROM members), (SELECT count(*) FROM warnings)");
+          }).value();
+    db.close();
+    CHECK(members == emitted[3]);
+    CHECK(messages == emitted[1]);
+    CHECK(total_xp == xp[0]);
+    CHECK(warnings == xp[1]);
+}
+
+/// Runs the bot until it has handled at least `events`, sends `sig`, and checks the graceful stop.
+void check_graceful_stop_on(int sig, const std::string& name, std::int64_t events)
+{
+    temp_dir dir;
+    const auto db_path = dir.file("bot.db");
+    // 10,000 events/s arrive as bursts of 100 every 10 ms: whenever the signal comes, handlers are in flight.
+    child bot(bot_args(db_path, {"--duration", "0", "--events-per-sec", "10000", "--progress-every", "0.1"}));
+    INFO("waiting for " << events << " handled events before " << name);
+    const bool busy = bot.read_until([&](const std::string& out) { return progress_handled(out) >= events; }, 20s);
+    INFO(bot.output());
+    REQUIRE(busy); // the bot handled that many events within 20 s
+    bot.signal(sig);
+    const int status = bot.finish();
+    INFO(bot.output());
+    REQUIRE(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 0);
+    CHECK(bot.output().find("stopped: " + name + " after") != std::string::npos);
+    CHECK(bot.output().find("in-flight handlers drained in") != std::string::npos);
+    CHECK(bot.output().find("handlers drained, database closed") != std::string::npos);
+    CHECK(numbers(bot.output(), R"(handled: (\d+) events)")[0] >= events);
+    check_summary_matches_database(bot.output(), db_path);
+}
+
+/// What the -wal holds. Frames of its current generation carry the header's salts; recovery reads them in
+/// order while their cumulative checksums hold and keeps those up to the last commit frame. A transaction
+/// that spills pages before its COMMIT appends frames after that commit frame. Once it has rewritten one of
+/// its own frames in place (a page spilled twice), SQLite writes the following frames with zero salts and
+/// checksums and fixes them up at COMMIT (wal.c, iReCksum): they are counted too.
+struct wal_contents
+{
+    std::uint32_t page_size = 0;
+    std::size_t frames = 0;           ///< frames of the current generation, committed or not
+    std::size_t committed_frames = 0; ///< the frames recovery keeps: up to the last valid commit frame
+};
+
+wal_contents scan_wal(const std::string& path)
+{
+    std::ifstream f(path, std::ios::binary);
+    const std::string bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    auto be32 = [&](std::size_t at) {
+        std::uint32_t v = 0;
+        for (std::size_t i = 0; i < 4; ++i)
+            v = v << 8 | static_cast<unsigned char>(bytes[at + i]);
+        return v;
+    };
+    wal_contents w;
+    if (bytes.size() < 32)
+        return w;
+    const std::uint32_t magic = be32(0);
+    REQUIRE((magic & 0xfffffffe) == 0x377f0682);
+    const bool big_endian_words = magic & 1;
+    auto checksum = [&](std::size_t at, std::size_t n, std::uint32_t& s1, std::uint32_t& s2) {
+        for (std::size_t i = at; i < at + n; i += 8) {
+            std::uint32_t x0, x1;
+            if (big_endian_words) {
+                x0 = be32(i);
+                x1 = be32(i + 4);
+            }
+            else {
+                std::memcpy(&x0, bytes.data() + i, 4); // little-endian host (x86-64, aarch64)
+                std::memcpy(&x1, bytes.data() + i + 4, 4);
+            }
+            s1 += x0 + s2;
+            s2 += x1 + s1;
+        }
+    };
+    w.page_size = be32(8);
+    std::uint32_t s1 = 0, s2 = 0;
+    checksum(0, 24, s1, s2);
+    REQUIRE(s1 == be32(24));
+    REQUIRE(s2 == be32(28));
+    const std::uint32_t salt1 = be32(16), salt2 = be32(20);
+    bool chained = true;
+    for (std::size_t at = 32; at + 24 + w.page_size <= bytes.size(); at += 24 + w.page_size) {
+        const bool current = be32(at + 8) == salt1 && be32(at + 12) == salt2;
+        const bool awaiting_checksum = be32(at) != 0 && be32(at + 8) == 0 && be32(at + 12) == 0 &&
+                                       be32(at + 16) == 0 && be32(at + 20) == 0;
+        if (!current && !awaiting_checksum)
+            break; // a frame of an older generation: SQLite is writing the -wal again from its start
+        ++w.frames;
+        if (!chained)
+            continue;
+        checksum(at, 8, s1, s2);
+        checksum(at + 24, w.page_size, s1, s2);
+        chained = current && s1 == be32(at + 16) && s2 == be32(at + 20);
+        if (chained && be32(at + 4) != 0) // a commit frame: the database size in pages after the commit
+            w.committed_frames = w.frames;
+    }
+    return w;
+}
+
 } // namespace
 
 TEST_CASE("snowflakes carry their millisecond and increase strictly, even past 4096 in one millisecond", "[bot]")
@@ -279,19 +417,135 @@ TEST_CASE("the bot's short run prints its summary and its database holds what th
     CHECK(again.output.find("self-check: ok (members +") != std::string::npos);
 }
 
-TEST_CASE("SIGTERM stops the bot gracefully: the gateway stops, handlers drain, the database closes, exit 0", "[bot]")
+TEST_CASE("the latency histogram gives percentiles within 1/32 of the exact ones in a fixed size", "[bot]")
+{
+    bot::latency_histogram h;
+    CHECK(h.percentile(0.5) == 0);
+    std::mt19937_64 rng(1);
+    std::lognormal_distribution<double> dist(7.0, 1.5); // microseconds: a median near 1 ms, a long tail
+    std::vector<std::uint32_t> exact;
+    for (int i = 0; i < 200000; ++i) {
+        const auto v = static_cast<std::uint32_t>(std::min(dist(rng), 4e9));
+        exact.push_back(v);
+        h.record(v);
+    }
+    std::sort(exact.begin(), exact.end());
+    for (double q : {0.0, 0.5, 0.9, 0.99, 0.999, 1.0}) {
+        const double want = exact[std::min(exact.size() - 1, static_cast<std::size_t>(q * exact.size()))];
+        INFO("quantile " << q);
+        CHECK(std::abs(static_cast<double>(h.percentile(q)) - want) <= want / 32 + 1);
+    }
+    CHECK(h.count() == exact.size());
+    CHECK(h.max() == exact.back());
+    for (std::uint32_t v : {0u, 1u, 15u}) // exact below 16 us
+        CHECK(bot::latency_histogram::middle_of(bot::latency_histogram::index_of(v)) == v);
+    CHECK(bot::latency_histogram::index_of(UINT32_MAX) == bot::latency_histogram::bucket_count - 1);
+    // Merging the shards' histograms is the same as one histogram of all samples.
+    bot::latency_histogram a, b;
+    for (std::size_t i = 0; i < exact.size(); ++i)
+        (i % 2 ? a : b).record(exact[i]);
+    a.merge(b);
+    CHECK(a.count() == h.count());
+    CHECK(a.percentile(0.99) == h.percentile(0.99));
+    static_assert(sizeof(bot::latency_histogram) < 4096, "a histogram per shard, not a vector per sample");
+}
+
+TEST_CASE("a guild's roster stays at its cap however many join, and keeps its busy members", "[bot]")
+{
+    bot::member_roster roster(64);
+    std::mt19937_64 rng(3);
+    for (std::uint64_t id = 1; id <= 100000; ++id)
+        roster.add(id, rng());
+    CHECK(roster.size() == 64);
+    // The first half (where pick() draws most authors) is the first members to join; new ones replace quiet ones.
+    for (std::uint64_t i = 0; i < 32; ++i)
+        CHECK(roster.ids()[i] == i + 1);
+    CHECK(std::count_if(roster.ids().begin() + 32, roster.ids().end(), [](auto id) { return id > 99000; }) > 0);
+    CHECK(roster.pick(0.0) == 1);
+    CHECK(roster.pick(0.999) == roster.ids().back());
+}
+
+TEST_CASE("an option given twice takes its last value, so ./run.sh --duration N overrides run.sh's own", "[bot]")
 {
     temp_dir dir;
-    child bot(bot_args(dir.file("bot.db"), {"--duration", "0"}));
-    REQUIRE(bot.read_until("gateway: running"));
-    bot.signal(SIGTERM);
+    const auto r = run(bot_args(dir.file("bot.db"), {"--duration", "30", "--duration", "0.5"}));
+    INFO(r.output);
+    REQUIRE(r.exited_ok());
+    CHECK(r.output.find("stopped: duration elapsed after 0.5") != std::string::npos);
+}
+
+TEST_CASE("SIGTERM while handlers are in flight stops the bot gracefully: exit 0, the summary matches the database",
+          "[bot]")
+{
+    check_graceful_stop_on(SIGTERM, "SIGTERM", 2000);
+}
+
+TEST_CASE("SIGINT while handlers are in flight stops the bot gracefully: exit 0, the summary matches the database",
+          "[bot]")
+{
+    check_graceful_stop_on(SIGINT, "SIGINT", 2000);
+}
+
+TEST_CASE("a signal that arrives while the database boots does not kill the bot: it starts, stops, exits 0", "[bot]")
+{
+    temp_dir dir;
+    const auto db_path = dir.file("bot.db");
+    // Another connection holds the write lock, so the bot's boot waits at PRAGMA journal_mode=WAL (up to its
+    // busy_timeout of 5 s) for as long as this test keeps it.
+    SQLite::Database holder(db_path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+    holder.exec("CREATE TABLE lock_holder (x)");
+    holder.exec("BEGIN IMMEDIATE; INSERT INTO lock_holder VALUES (1)");
+    child bot(bot_args(db_path, {"--duration", "0"}));
+    REQUIRE(bot.read_until("[info] opening " + db_path));
+    bot.signal(SIGINT); // database::open has not returned: it cannot without the lock
+    {
+        INFO(bot.output());
+        // Still booting (no boot line yet), and still alive: the signal waits for the service's signal_set.
+        CHECK(bot.output().find("dbactor-bot: database") == std::string::npos);
+    }
+    holder.exec("ROLLBACK");
     const int status = bot.finish();
     INFO(bot.output());
-    CHECK(WIFEXITED(status));
+    REQUIRE(WIFEXITED(status)); // not killed by the signal
     CHECK(WEXITSTATUS(status) == 0);
-    CHECK(bot.output().find("stopped: SIGTERM") != std::string::npos);
-    CHECK(bot.output().find("database closed") != std::string::npos);
+    CHECK(bot.output().find("3 migration(s) applied now") != std::string::npos);
+    CHECK(bot.output().find("stopped: SIGINT after") != std::string::npos);
     CHECK(bot.output().find("self-check: ok") != std::string::npos);
+}
+
+TEST_CASE("a rate-limited command costs no database request: the limiter is checked before the settings read",
+          "[bot]")
+{
+    // One guild: its busiest members send enough commands to hit their limiters.
+    temp_dir dir;
+    const auto r = run(bot_args(dir.file("bot.db"), {"--duration", "2", "--guilds", "1"}));
+    INFO(r.output);
+    REQUIRE(r.exited_ok());
+    const auto commands = numbers(r.output, R"(commands (\d+), joins)")[0];
+    const auto ranks = numbers(r.output, R"(ranks (\d+))")[0];
+    const auto limited = numbers(r.output, R"(rate limited (\d+))")[0];
+    const auto reads = numbers(r.output, R"(database read : (\d+) requests)")[0];
+    REQUIRE(limited > 0);
+    // Reads: the totals before the run, one settings read per command let through, one per /rank.
+    CHECK(reads == 1 + (commands - limited) + ranks);
+}
+
+TEST_CASE("a value not derived from std::exception thrown in a loop iteration is logged with the loop's name and "
+          "the loop goes on",
+          "[bot]")
+{
+    temp_dir dir;
+    const auto r = run(bot_args(dir.file("bot.db"), {"--duration", "2", "--fault-every", "2", "--fault-non-std"}));
+    INFO(r.output);
+    REQUIRE(r.exited_ok()); // it did not escape io_context::run (that would terminate the process)
+    CHECK(std::regex_search(r.output,
+                            std::regex(R"(\[error\] loop tempban-sweep: iteration 2 failed: an exception of type )"
+                                       R"(bot::injected_fault, not derived from std::exception)")));
+    const auto sweep = numbers(r.output, R"(loop tempban-sweep: (\d+) iterations, (\d+) failed)");
+    CHECK(sweep[0] >= 4);
+    CHECK(sweep[1] == sweep[0] / 2);
+    CHECK(r.output.find("exited") == std::string::npos);
+    CHECK(r.output.find("self-check: ok") != std::string::npos);
 }
 
 TEST_CASE("an exception in one iteration of a background loop is logged with the loop's name and the loop goes on",
@@ -334,7 +588,26 @@ TEST_CASE("the emulator's short run reports play time per game as its database r
     }
     CHECK(sessions == 12);
     CHECK(db.read(emu::verify_slots{}).empty());
+    // The catalog's sha1 column holds the SHA-1 of each ROM's stand-in image.
+    for (const auto& [title, system, size, sha1] : db.read([](dbactor::connection& c) {
+             return c.query<std::tuple<std::string, std::string, std::int64_t, std::string>>(
+                 "SELECT title, system, size_bytes, sha1 FROM roms");
+         })) {
+        INFO(title);
+        CHECK(sha1 == emu::rom_sha1(title, system, size));
+    }
     db.close();
+}
+
+TEST_CASE("the ROM catalog's sha1 is a real SHA-1", "[emulator]")
+{
+    const std::string abc = "abc";
+    CHECK(emu::sha1_hex(std::as_bytes(std::span(abc.data(), abc.size()))) ==
+          "a9993e364706816aba3e25717850c26c9cd0d89d"); // FIPS 180-2, appendix A
+    CHECK(emu::sha1_hex({}) == "da39a3ee5e6b4b0d3255bfef95601890afd80709");
+    const std::string image = "Star Courier\nsnes\n1048576\n";
+    CHECK(emu::rom_sha1("Star Courier", "snes", 1048576) ==
+          emu::sha1_hex(std::as_bytes(std::span(image.data(), image.size()))));
 }
 
 TEST_CASE("a save that throws midway is rolled back and the slot keeps its previous version whole", "[emulator]")
@@ -375,8 +648,12 @@ TEST_CASE("a process killed in the middle of a save leaves the previous version 
 {
     temp_dir dir;
     const auto db_path = dir.file("emu.db");
-    // The 5th save raises SIGKILL from inside the write request, after half its chunks are written.
-    const auto r = run({DBACTOR_EMULATOR_EXE, "--db", db_path, "--sessions", "3", "--crash-in-save", "5"});
+    // One session saving slots 0, 1, 2, 0, 1, 2: the 5th save (slot 1's second version) raises SIGKILL from
+    // inside the write request, after half its chunks are written. States are 1 MiB (256 chunks) and, in
+    // this mode, the page cache 16 pages: the half-written save cannot stay in memory, its pages spill into
+    // the -wal before the kill.
+    const auto r = run({DBACTOR_EMULATOR_EXE, "--db", db_path, "--sessions", "1", "--saves-per-session", "6",
+                        "--state-kib", "1024", "--crash-in-save", "5"});
     INFO(r.output);
     REQUIRE(WIFSIGNALED(r.status));
     REQUIRE(WTERMSIG(r.status) == SIGKILL);
@@ -387,7 +664,18 @@ TEST_CASE("a process killed in the middle of a save leaves the previous version 
     const std::string player = m[2];
     const int slot = std::stoi(m[3]);
     const std::int64_t committed = std::stoll(m[4]);
-    REQUIRE(committed >= 1);
+    REQUIRE(slot == 1);
+    REQUIRE(committed == 1);
+    CHECK(r.output.find("crash-test: SIGKILL after 128 of 256 chunks") != std::string::npos);
+
+    // Before anything opens the file again: the -wal grew past its last commit frame with frames of the
+    // half-written save (the current generation's salts, no commit frame after them), which recovery must
+    // ignore. The file's size alone would not show it: after a checkpoint SQLite writes the -wal again from
+    // its start.
+    const auto wal = scan_wal(db_path + "-wal");
+    INFO("-wal: " << wal.frames << " frames, " << wal.committed_frames << " up to the last commit, page "
+                  << wal.page_size);
+    CHECK(wal.frames >= wal.committed_frames + 64); // 128 chunks of 4 KiB: well over 64 pages spilled
 
     {
         auto db = emu::open_database(db_path); // boot runs quick_check: the file is intact
