@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds, and runs the whole test suite through ctest three times:
 #   1. RelWithDebInfo            every test (library, dbtool, examples, install, bench smoke test)
-#   2. ASan + UBSan              every test but the install and bench ones
+#   2. ASan + UBSan              every test but the install and bench ones, then each libFuzzer target for
+#                                $FUZZ_SECONDS (default 60) s with clang-14 (tests/fuzz/run.sh; a crash fails)
 #   3. ThreadSanitizer           the library and example tests (the concurrency code)
 # Usage: ./test.sh [--fast]      (--fast: stage 1 only)
 set -euo pipefail
 cd "$(dirname "$0")"
 source scripts/ensure-deps.sh
-dbactor_ensure_deps
+dbactor_ensure_deps "${dbactor_test_packages[@]}"
 
 fast=0
 [[ "${1:-}" == "--fast" ]] && fast=1
@@ -38,6 +39,8 @@ export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 build build-asan -DCMAKE_BUILD_TYPE=Debug "-DDBACTOR_SANITIZE=address;undefined" -DDBACTOR_BUILD_BENCH=OFF
 run_ctest build-asan -E '^(install_|bench_)'
+# Two targets at a time, one per core (the ctest run above is over); tests/fuzz/run.sh exits non-zero on a crash.
+FUZZ_PARALLEL=${FUZZ_PARALLEL:-$jobs} FUZZ_BUILD_JOBS=$jobs tests/fuzz/run.sh "${FUZZ_SECONDS:-60}"
 
 stage "3/3 ThreadSanitizer"
 export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$PWD/tests/tsan.supp"

@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# Installs the Debian packages dbactor needs when any is missing (sourced by run.sh and test.sh).
+# Installs the Debian packages dbactor needs when any is missing (sourced by run.sh and test.sh):
+# dbactor_ensure_deps [EXTRA_PACKAGES...] (test.sh adds "${dbactor_test_packages[@]}").
 # Everything comes from Debian bookworm; nothing is downloaded during the build.
 dbactor_packages=(
     cmake ninja-build g++ pkg-config
     libsqlite3-dev libsqlitecpp-dev libboost1.81-dev libcli11-dev libfmt-dev
     catch2 nlohmann-json3-dev libssl-dev sqlite3
 )
+# Only ./test.sh needs these: clang 14 with its runtime libraries (libFuzzer, ASan, UBSan) for tests/fuzz/run.sh.
+dbactor_test_packages=(clang-14 libclang-rt-14-dev)
 dbactor_ensure_deps() {
     local wanted=("${dbactor_packages[@]}" "$@") missing=()
     for p in "${wanted[@]}"; do
