@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <fstream>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -550,6 +551,8 @@ TEST_CASE("overload: fail-fast callers get queue_full, waiting callers wait, all
     const int n = rel::scaled(100000, 4000) / 2 * 2;
     std::atomic<std::int64_t> full{0}, fast_ok{0}, wait_ok{0}, other{0};
     countdown fail_fast_done(n / 2), all(n);
+    // Peak memory: reset VmHWM to the current RSS (Linux: "5" to clear_refs), then read the peak at the end.
+    { std::ofstream("/proc/self/clear_refs") << "5"; }
     const auto rss_before = rel::memory_kib().second;
     std::chrono::duration<double> submit_time{};
     {
@@ -582,12 +585,14 @@ TEST_CASE("overload: fail-fast callers get queue_full, waiting callers wait, all
             std::this_thread::yield();
         CHECK(full.load() == n / 2 - admitted_fast);
         CHECK(wait_ok.load() == 0); // the waiting ones wait
-        CHECK(db.stats().queue_depth == static_cast<std::uint64_t>(n / 2 + admitted_fast));
+        const auto st = db.stats();
+        CHECK(st.queue_depth == 1024);                                                  // admitted: the queue is full
+        CHECK(st.queue_waiting == static_cast<std::uint64_t>(n / 2 - admitted_fast)); // the rest wait behind it
         p.release();
     }
-    const auto rss_peak = rel::memory_kib().second; // sampled right after release: the queue was at its fullest
     INFO("not every request completed within 25 s of the release");
     REQUIRE(all.wait(25s));
+    const auto rss_peak = rel::memory_kib().first; // VmHWM: the peak, reached while everything was queued
     const auto rows = db.read([](dbactor::connection& c) { return *c.query_one<std::int64_t>("SELECT count(*) FROM acks"); });
     const auto growth_kib = std::max<std::int64_t>(0, rss_peak - rss_before);
     rel::report("overload",
@@ -598,7 +603,7 @@ TEST_CASE("overload: fail-fast callers get queue_full, waiting callers wait, all
                  rel::num("waiting_ran", wait_ok.load()),
                  rel::num("other_errors", other.load()),
                  rel::num("submit_seconds", submit_time.count()),
-                 rel::num("rss_growth_kib", growth_kib),
+                 rel::num("peak_rss_growth_kib", growth_kib),
                  rel::num("bytes_per_queued_request", double(growth_kib) * 1024.0 / double(n / 2 + 512)),
                  rel::num("seconds", since(t0))});
     CHECK(wait_ok == n / 2);
@@ -629,6 +634,11 @@ struct shutdown_totals
     int runs = 0, replies_missing = 0, wrong_replies = 0, lock_not_free = 0, wal_left = 0;
     std::int64_t values = 0, closed = 0;
     double max_close_ms = 0, max_detached_release_ms = 0;
+    // The long request: runs, runs in which it outlived shutdown_grace after close() began, runs in which the
+    // requests queued behind it got errc::closed, runs in which it was interrupted (errc::closed) rather
+    // than finished, and how long after close() began its reply came.
+    int long_runs = 0, long_outlived_grace = 0, long_runs_with_closed = 0, long_interrupted = 0, long_wrong = 0;
+    double min_long_past_close_ms = 1e9, max_long_past_close_ms = 0;
 };
 
 void shutdown_run(close_from how, shutdown_totals& t)
@@ -639,7 +649,7 @@ void shutdown_run(close_from how, shutdown_totals& t)
     o.shutdown_grace = 20ms;
     auto db = std::make_optional(dbactor::database::open(std::move(o)));
 
-    std::uniform_int_distribution<int> count(0, 300), delay_us(0, 3000);
+    std::uniform_int_distribution<int> count(how == close_from::long_request ? 10 : 0, 300), delay_us(0, 3000);
     const int n = count(rel::rng());
     std::atomic<std::int64_t> values{0}, closed{0}, wrong{0};
     countdown replies(n + (how == close_from::long_request ? 1 : 0));
@@ -659,14 +669,37 @@ void shutdown_run(close_from how, shutdown_totals& t)
         }
         replies.done();
     };
+    // The long request would run 3 x shutdown_grace (60 ms) by its own clock, so it is still running when the
+    // grace that close() starts (0-3 ms after sending) runs out: it is interrupted (errc::closed) or, should
+    // the library let it finish, replies with its value; what is queued behind it is answered errc::closed.
+    std::atomic<std::int64_t> long_start_ns{0}, long_reply_ns{0};
+    std::atomic<int> long_outcome{0}; // 1 value, 2 closed, 3 something else
     if (how == close_from::long_request) {
-        // Runs ~40 ms, past the 20 ms grace: it finishes; what is queued behind it is answered closed.
         db->async_call(
-            [](dbactor::connection& c) {
-                c.query_one<std::int64_t>("WITH RECURSIVE r(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM r WHERE i < 120000) "
-                                          "SELECT count(*) FROM r");
+            [&long_start_ns](dbactor::connection& c) {
+                long_start_ns = std::chrono::steady_clock::now().time_since_epoch().count();
+                const auto until = std::chrono::steady_clock::now() + 60ms;
+                while (std::chrono::steady_clock::now() < until)
+                    c.query_one<std::int64_t>("WITH RECURSIVE r(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM r WHERE i < 2000) "
+                                              "SELECT count(*) FROM r");
             },
-            reply);
+            [&reply, &long_reply_ns, &long_outcome](std::exception_ptr e) {
+                long_reply_ns = std::chrono::steady_clock::now().time_since_epoch().count();
+                int outcome = 1;
+                if (e) {
+                    try {
+                        std::rethrow_exception(e);
+                    }
+                    catch (const dbactor::error& x) {
+                        outcome = x.value() == dbactor::errc::closed ? 2 : 3;
+                    }
+                    catch (...) {
+                        outcome = 3;
+                    }
+                }
+                long_outcome = outcome;
+                reply(e);
+            });
     }
     const int closer = n / 2;
     for (int i = 0; i < n; ++i) {
@@ -708,13 +741,27 @@ void shutdown_run(close_from how, shutdown_totals& t)
     t.values += values;
     t.closed += closed;
     t.wrong_replies += static_cast<int>(wrong.load());
+    if (how == close_from::long_request) {
+        ++t.long_runs;
+        // It was running when close() began, and still when its grace ran out: its reply came after that.
+        const double reply_past_close_ms = (long_reply_ns.load() - c0.time_since_epoch().count()) / 1e6;
+        t.min_long_past_close_ms = std::min(t.min_long_past_close_ms, reply_past_close_ms);
+        t.max_long_past_close_ms = std::max(t.max_long_past_close_ms, reply_past_close_ms);
+        t.long_outlived_grace += long_start_ns.load() != 0 && long_start_ns.load() < c0.time_since_epoch().count() &&
+                                 reply_past_close_ms >= 20;
+        t.long_runs_with_closed += closed.load() - (long_outcome.load() == 2) > 0;
+        t.long_interrupted += long_outcome.load() == 2;
+        t.long_wrong += long_outcome.load() == 3;
+    }
     db.reset();
 
-    // The file is closed: the WAL is gone and the write lock is free at once (bounded wait when the last
-    // handle went away on the actor thread, which then finishes on its own).
-    const auto limit = std::chrono::steady_clock::now() + 5s;
-    while (rel::exists(dir.db() + "-wal") && std::chrono::steady_clock::now() < limit)
-        std::this_thread::yield();
+    // The file is closed: after a joined close() the WAL is gone at once. When the last handle went away on
+    // the actor thread, that thread finishes on its own a moment later: a bounded wait.
+    if (how == close_from::last_handle_drop) {
+        const auto limit = std::chrono::steady_clock::now() + 5s;
+        while (rel::exists(dir.db() + "-wal") && std::chrono::steady_clock::now() < limit)
+            std::this_thread::yield();
+    }
     t.wal_left += rel::exists(dir.db() + "-wal");
     rel::raw_db raw(dir.db());
     sqlite3_busy_timeout(raw.get(), 0);
@@ -766,11 +813,27 @@ void shutdown_suite(const std::string& name, std::initializer_list<close_from> h
                  rel::num("max_detached_release_ms", t.max_detached_release_ms),
                  rel::num("wal_left", std::int64_t(t.wal_left)),
                  rel::num("lock_not_free", std::int64_t(t.lock_not_free)),
+                 rel::num("long_request_runs", std::int64_t(t.long_runs)),
+                 rel::num("long_request_outlived_grace", std::int64_t(t.long_outlived_grace)),
+                 rel::num("long_request_interrupted", std::int64_t(t.long_interrupted)),
+                 rel::num("long_request_reply_min_ms_after_close", t.long_runs ? t.min_long_past_close_ms : 0.0),
+                 rel::num("long_request_reply_max_ms_after_close", t.max_long_past_close_ms),
+                 rel::num("long_request_runs_with_closed_replies", std::int64_t(t.long_runs_with_closed)),
                  rel::num("seconds", since(t0))});
     CHECK(t.replies_missing == 0);
     CHECK(t.wrong_replies == 0);
     CHECK(t.wal_left == 0);
     CHECK(t.lock_not_free == 0);
+    CHECK(t.values > 0);
+    if (t.long_runs > 0) {
+        // Every long request was running when close() began and outlived the grace; it was answered (a
+        // value, or closed when interrupted) and each time the requests queued behind it were answered closed.
+        CHECK(t.long_outlived_grace == t.long_runs);
+        CHECK(t.long_wrong == 0);
+        CHECK(t.long_runs_with_closed == t.long_runs);
+    }
+    if (std::find(hows.begin(), hows.end(), close_from::caller) != hows.end())
+        CHECK(t.closed > 0);
 }
 
 } // namespace

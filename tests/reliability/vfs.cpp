@@ -421,17 +421,23 @@ image after_power_loss(const std::string& path, double keep, std::mt19937_64& r)
                 apply(img.bytes, op);
                 ++img.unsynced_kept;
             }
+            else {
+                ++img.unsynced_dropped;
+            }
             continue;
         }
         // A write reaches the disk in 512-byte sectors, each independently (a torn write).
-        bool any = false;
+        bool any = false, all = true;
         for (std::size_t at = 0; at < op.data.size(); at += 512) {
-            if (!coin(r))
+            if (!coin(r)) {
+                all = false;
                 continue;
+            }
             any = true;
             apply(img.bytes, {op.offset + static_cast<sqlite3_int64>(at), op.data.substr(at, 512)});
         }
         img.unsynced_kept += any;
+        img.unsynced_dropped += !all;
     }
     return img;
 }

@@ -44,8 +44,9 @@ struct image
 {
     bool existed = false;
     std::string bytes;
-    long unsynced_ops = 0;
-    long unsynced_kept = 0;
+    long unsynced_ops = 0;     ///< writes and truncates since the last sync
+    long unsynced_kept = 0;    ///< of them, applied at least in part
+    long unsynced_dropped = 0; ///< of them, not applied or applied only in part (torn)
 };
 image after_power_loss(const std::string& path, double keep, std::mt19937_64& r);
 } // namespace crash_vfs

@@ -1,12 +1,15 @@
 // reliability_writer: boots the real library, runs concurrent producers and reports every acknowledged
 // write on stdout, one line each, written before the next request is sent ("A <req>").
-// Usage: reliability_writer DB full|normal PRODUCERS load|shutdown RUN [SHUTDOWN_AFTER_ACKS]
+// Usage: reliability_writer DB full|normal PRODUCERS MODE RUN [ARG...], MODE one of:
 //   load:     "R" once booted, then write until killed.
 //   shutdown: "R", then after SHUTDOWN_AFTER_ACKS acks a burst of 2000 async writes, "S" and close()
 //             while producers keep sending;
 //             "C" once close() returned (exit 0).
 //   boot:     boots with the migrations of directory argv[6] instead of the suite's schema; prints "R", or
 //             "E <errc> <message>" when open throws, and exits.
+//   probe:    boots the suite's schema, argv[6] = rw|ro (ro: options::read_only, migrations not applied);
+//             argv[7], when given, is a uid to switch to first (as root: setgid + setuid, so that file
+//             permissions apply); prints "R <rows>" (a read of the acks table) or "E <errc> <message>", exits.
 //   fsize:    RLIMIT_FSIZE = current size + 256 KiB, SIGXFSZ ignored; writes 16 KiB requests until one fails
 //             ("F <what>"), then a read ("READ <rows>"), then lifts the limit and writes again ("W ok"), exit 0.
 // A request `req` writes rows (req, 0..rows_per_request-1); req = RUN << 32 | producer << 24 | seq.
@@ -25,6 +28,7 @@
 #include <thread>
 #include <vector>
 
+#include <grp.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -104,7 +108,7 @@ int fsize_mode(dbactor::database& db, const std::string& path)
 int main(int argc, char** argv)
 {
     if (argc < 6) {
-        std::fprintf(stderr, "usage: %s DB full|normal PRODUCERS load|shutdown RUN [SHUTDOWN_AFTER_ACKS]\n", argv[0]);
+        std::fprintf(stderr, "usage: %s DB full|normal PRODUCERS load|shutdown|boot|probe|fsize RUN [ARG...]\n", argv[0]);
         return 2;
     }
     const std::string path = argv[1];
@@ -113,6 +117,15 @@ int main(int argc, char** argv)
     const std::string mode = argv[4];
     const std::uint64_t run = std::strtoull(argv[5], nullptr, 10);
     const long shutdown_after = argc > 6 ? std::atol(argv[6]) : 50;
+    const bool probe = mode == "probe";
+    if (probe && argc > 7) {
+        // Still single-threaded: drop every privilege before the library starts a thread.
+        const auto uid = static_cast<uid_t>(std::strtoul(argv[7], nullptr, 10));
+        if (setgroups(0, nullptr) != 0 || setgid(uid) != 0 || setuid(uid) != 0) {
+            std::perror("reliability_writer: dropping privileges");
+            return 7;
+        }
+    }
 
     dbactor::options o;
     o.path = path;
@@ -126,15 +139,21 @@ int main(int argc, char** argv)
         say("E " + std::to_string(static_cast<int>(e.value())) + " " + e.what());
         return 0;
     }
-    o.journal_size_limit = 256 * 1024; // small: checkpoints and WAL truncation happen while we kill
-    o.pragmas = {{"wal_autocheckpoint", "100"}};
+    if (probe && argc > 6 && std::strcmp(argv[6], "ro") == 0) {
+        o.read_only = true;
+        o.apply_migrations = false;
+    }
+    if (!probe) {
+        o.journal_size_limit = 256 * 1024; // small: checkpoints and WAL truncation happen while we kill
+        o.pragmas = {{"wal_autocheckpoint", "100"}};
+    }
     o.on_log = [](dbactor::log_level, std::string_view) {};
     dbactor::database db;
     try {
         db = dbactor::database::open(std::move(o));
     }
     catch (const dbactor::error& e) {
-        if (mode == "boot") {
+        if (mode == "boot" || probe) {
             std::string msg = e.what();
             for (auto& c : msg)
                 if (c == '\n')
@@ -148,6 +167,17 @@ int main(int argc, char** argv)
     catch (const std::exception& e) {
         std::fprintf(stderr, "boot failed: %s\n", e.what());
         return 4;
+    }
+    if (probe) {
+        try {
+            const auto rows =
+                db.read([](dbactor::connection& c) { return *c.query_one<std::int64_t>("SELECT count(*) FROM acks"); });
+            say("R " + std::to_string(rows));
+        }
+        catch (const std::exception& e) {
+            say(std::string("READFAIL ") + e.what());
+        }
+        return 0;
     }
     say("R");
     if (mode == "boot")
