@@ -63,6 +63,7 @@ const char* errc_name(dbactor::errc e) noexcept
     case errc::would_deadlock: return "would_deadlock";
     case errc::value_out_of_range: return "value_out_of_range";
     case errc::unexpected_null: return "unexpected_null";
+    case errc::close_failed: return "close_failed";
     case errc::open_failed: return "open_failed";
     case errc::not_a_database: return "not_a_database";
     case errc::wrong_application: return "wrong_application";

@@ -536,7 +536,7 @@ struct session
             }
             if (leaked)
                 failure = std::make_exception_ptr(error(
-                    errc::closed,
+                    errc::close_failed,
                     fmt::format("Closing '{}' found {} statement(s) still open (a statement kept beyond its "
                                 "request); they were finalized. Destroy statements before the request "
                                 "returns.",
@@ -1182,7 +1182,13 @@ private:
                 log_level::warning,
                 fmt::format("PRAGMA optimize at close of '{}' failed: {}", opts_.path, e.what()));
         }
+        std::exception_ptr checkpoint_failure = final_checkpoint();
         std::exception_ptr failure = writer_.close(opts_.path);
+        if (checkpoint_failure) {
+            if (failure)
+                log(opts_, log_level::error, describe_exception(failure));
+            failure = checkpoint_failure; // the one that matters more: the disk
+        }
         std::vector<request_base*> waiters;
         {
             std::lock_guard lock(close_m_);
@@ -1196,6 +1202,29 @@ private:
             w->complete(true);
             w->release();
         }
+    }
+
+    /// Copies the WAL back into the main file before closing. sqlite3_close does this too (when it is the
+    /// last connection), but swallows its I/O errors: done here, a failing disk is reported to close()'s
+    /// caller. PASSIVE: never waits for another process's reader (then its WAL stays, which is normal).
+    std::exception_ptr final_checkpoint() noexcept
+    {
+        if (opts_.read_only || is_memory_path(opts_.path))
+            return nullptr;
+        sqlite3* h = writer_.handle();
+        const int rc = sqlite3_wal_checkpoint_v2(h, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+        if (rc == SQLITE_OK || (rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED)
+            return nullptr;
+        const int ext = sqlite3_extended_errcode(h);
+        return std::make_exception_ptr(error(
+            errc::close_failed,
+            fmt::format("Closing '{}': the final checkpoint failed ({}). Nothing acknowledged is lost: those writes "
+                        "are in '{}-wal', which the next open replays. Check the disk (free space, I/O errors) "
+                        "before opening it again, and keep the -wal file with the database.",
+                        opts_.path,
+                        sqlite3_errmsg(h),
+                        opts_.path),
+            ext));
     }
 
     static std::string describe_exception(const std::exception_ptr& e)

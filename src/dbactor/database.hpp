@@ -116,7 +116,9 @@ public:
     /// Closes the database and joins its thread: new requests fail with errc::closed, queued ones run for
     /// up to options::shutdown_grace (the rest get errc::closed), then `PRAGMA optimize`, statements are
     /// finalized and the connection is closed. Idempotent.
-    /// Errors: dbactor::error when closing the connection failed (reported to the first caller only).
+    /// Errors: dbactor::error(errc::close_failed) when closing did not complete cleanly: statements left open
+    /// by a request (finalized), or an I/O error in the final checkpoint (the -wal keeps every acknowledged
+    /// write). Reported to the callers waiting at that moment, and logged.
     /// Called on the actor thread it only starts closing (it cannot join its own thread).
     void close();
 

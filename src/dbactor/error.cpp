@@ -20,6 +20,7 @@ public:
         case errc::would_deadlock: return "a blocking call was made on the actor thread";
         case errc::value_out_of_range: return "a value does not fit its type";
         case errc::unexpected_null: return "a NULL value was read into a non-optional type";
+        case errc::close_failed: return "closing the database did not complete cleanly";
         case errc::open_failed: return "the database could not be opened";
         case errc::not_a_database: return "the file is not a SQLite database";
         case errc::wrong_application: return "the database belongs to another application";

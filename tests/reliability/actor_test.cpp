@@ -724,6 +724,13 @@ void shutdown_run(close_from how, shutdown_totals& t)
         else
             db->async_write(fn, reply);
     }
+    if (how == close_from::long_request) {
+        // close() must begin while the long request runs: wait (bounded) until the actor started it, which a
+        // loaded machine may take longer than the random delay below to do.
+        const auto started_by = std::chrono::steady_clock::now() + 5s;
+        while (long_start_ns.load() == 0 && std::chrono::steady_clock::now() < started_by)
+            std::this_thread::yield();
+    }
     const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(delay_us(rel::rng()));
     while (std::chrono::steady_clock::now() < until)
         std::this_thread::yield();

@@ -266,7 +266,13 @@ migration_state read_migration_state(const std::string& path)
     migration_state s;
     if (!rel::exists(path))
         return s;
-    rel::raw_db raw(path, SQLITE_OPEN_READONLY); // read-only: the -wal stays for the library's boot to recover
+    // A copy, opened read-write: a read-only connection cannot recover a -wal that a kill left behind
+    // (SQLITE_READONLY_RECOVERY), and the original must stay as the kill left it for the library's boot.
+    test::temp_dir scratch;
+    std::filesystem::copy_file(path, scratch.db());
+    if (rel::exists(path + "-wal"))
+        std::filesystem::copy_file(path + "-wal", scratch.db() + "-wal");
+    rel::raw_db raw(scratch.db());
     s.user_version = raw.scalar("PRAGMA user_version");
     if (raw.scalar("SELECT count(*) FROM sqlite_master WHERE name = 'dbactor_migrations'") == 1) {
         s.ledger = raw.scalar("SELECT count(*) FROM dbactor_migrations");

@@ -272,12 +272,12 @@ public:
         }
         return ::operator new(n, std::align_val_t(align));
     }
-    void deallocate(void* p, std::size_t n, std::size_t align) noexcept
+    void deallocate(void* p, std::size_t, std::size_t align) noexcept
     {
         if (p == buf_)
             used_ = false;
         else
-            ::operator delete(p, n, std::align_val_t(align));
+            ::operator delete(p, std::align_val_t(align)); // unsized: clang 14 has no sized aligned delete by default
     }
 
 private:
