@@ -2,6 +2,7 @@
 #include "support.hpp"
 
 #include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/bind_executor.hpp>
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -283,5 +284,29 @@ TEST_CASE("a running request cancelled by the || operator is interrupted and the
     io.run_for(10s);
     CHECK(test::get_within(f, "the race finishes", std::chrono::seconds(1)) == 1); // the timer won
     CHECK(db.read([](connection& c) { return *c.query_one<int>("SELECT count(*) FROM t"); }) == 0);
+    CHECK(db.stats().cancelled == 1);
+}
+
+TEST_CASE("a request cancelled while queued whose io_context is destroyed before the reply runs is dropped cleanly",
+          "[cancel]")
+{
+    test::temp_dir d;
+    auto db = dbactor::database::open(test::options_for(d));
+    std::atomic<int> ran{0};
+    std::atomic<bool> delivered{false};
+    auto count = [&ran](connection&) { return ++ran; };
+    actor_pause p(db);
+    asio::cancellation_signal cancel; // outlives the operation, as Asio requires
+    {
+        asio::io_context io;
+        db.async_write(count,
+                       asio::bind_cancellation_slot(
+                           cancel.slot(), asio::bind_executor(io, [&](std::exception_ptr, int) { delivered = true; })));
+        cancel.emit(asio::cancellation_type::terminal); // answered at once: the reply is posted to io, never run
+    } // io goes away with the reply queued; the request itself is still in the actor's queue
+    p.release(); // the actor reaches it and drops it: its handler and work guard must already be gone (ASan)
+    CHECK(db.write(count) == 1);
+    CHECK_FALSE(delivered);
+    CHECK(ran == 1);
     CHECK(db.stats().cancelled == 1);
 }

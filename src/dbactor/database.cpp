@@ -243,6 +243,8 @@ public:
     {
         request_base* to_answer = nullptr; ///< past their deadline, finished as timed_out, not delivered yet
         request_base* answered = nullptr;  ///< answered already while queued (cancelled)
+        request_base* to_answer_tail = nullptr; // both lists keep queue order: replies go out in that order
+        request_base* answered_tail = nullptr;
         std::uint64_t timed_out = 0, cancelled = 0;
         clock::time_point next = clock::time_point::max(); ///< the earliest deadline still queued
     };
@@ -257,13 +259,17 @@ public:
         for (request_base* r = head_; r;) {
             request_base* const after = r->next_;
             request_base** to = nullptr;
+            request_base** to_tail = nullptr;
             if (!r->pending()) {
                 to = &out.answered;
+                to_tail = &out.answered_tail;
                 ++(r->interrupt_reason() == errc::timed_out ? out.timed_out : out.cancelled);
             }
             else if (r->has_deadline()) {
-                if (r->deadline_ <= now && r->finish(errc::timed_out)) {
+                // The error is made outside the lock (deliver_expired): formatting takes time and may throw.
+                if (r->deadline_ <= now && r->finish(errc::timed_out, false)) {
                     to = &out.to_answer;
+                    to_tail = &out.to_answer_tail;
                     ++out.timed_out;
                 }
                 else
@@ -277,8 +283,12 @@ public:
                 if (tail_ == r)
                     tail_ = prev;
                 depth_.fetch_sub(1, std::memory_order_relaxed);
-                r->next_ = *to;
-                *to = r;
+                r->next_ = nullptr;
+                if (*to_tail)
+                    (*to_tail)->next_ = r;
+                else
+                    *to = r;
+                *to_tail = r;
             }
             else
                 prev = r;
@@ -291,6 +301,7 @@ public:
     {
         for (request_base* r = e.to_answer; r;) {
             request_base* const after = r->next_;
+            r->set_error(make_error_ptr(errc::timed_out, r->name_));
             r->complete(false);
             r->release(); // the queue's reference
             r = after;
@@ -300,7 +311,7 @@ public:
             r->release();
             r = after;
         }
-        e.to_answer = e.answered = nullptr;
+        e.to_answer = e.answered = e.to_answer_tail = e.answered_tail = nullptr;
     }
 
     /// A popped request has started (or was answered): it no longer counts against the capacity.
@@ -431,6 +442,17 @@ struct session
 
     sqlite3* handle() const noexcept { return db->getHandle(); }
     bool in_transaction() const noexcept { return sqlite3_get_autocommit(handle()) == 0; }
+
+    /// The connection's busy timeout now (SQLite has no getter but the pragma).
+    int busy_timeout_ms() const noexcept
+    {
+        sqlite3_stmt* st = nullptr;
+        int ms = 0;
+        if (sqlite3_prepare_v2(handle(), "PRAGMA busy_timeout", -1, &st, nullptr) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+            ms = sqlite3_column_int(st, 0);
+        sqlite3_finalize(st);
+        return ms;
+    }
 
     void start(std::unique_ptr<SQLite::Database> opened, const close_clock& c, std::size_t max_batch)
     {
@@ -695,7 +717,7 @@ private:
 
         // After a write, the first moment the queue has been empty for options::idle_checkpoint, the WAL is
         // checkpointed: a WAL that grew behind a long reader then shrinks without waiting for more writes.
-        const bool checkpoints = opts_.idle_checkpoint.count() > 0 && !opts_.read_only && !is_memory_path(opts_.path);
+        checkpoints_ = opts_.idle_checkpoint.count() > 0 && !opts_.read_only && !is_memory_path(opts_.path);
         auto idle_until = clock::time_point::max();
         for (;;) {
             const auto got = queue_.pop_group(writer_.group, opts_.max_batch, idle_until);
@@ -705,7 +727,9 @@ private:
                 idle_until = idle_checkpoint() ? clock::time_point::max() : clock::now() + opts_.idle_checkpoint;
                 continue;
             }
-            if (process(writer_) && checkpoints)
+            const bool wrote = process(writer_);
+            // Armed by a write or a call; any request pushes it back: "idle" means no request at all.
+            if (checkpoints_ && (wrote || idle_until != clock::time_point::max()))
                 idle_until = clock::now() + opts_.idle_checkpoint;
         }
 
@@ -727,11 +751,16 @@ private:
         sqlite3* h = writer_.handle();
         int frames = -1, copied = -1;
         int rc = sqlite3_wal_checkpoint_v2(h, nullptr, SQLITE_CHECKPOINT_PASSIVE, &frames, &copied);
-        if (rc != SQLITE_OK || frames < 0 || copied < frames)
+        if (rc == SQLITE_OK && frames < 0) {
+            checkpoints_ = false; // not in WAL mode (a pragma changed it): nothing to checkpoint, ever
+            return true;
+        }
+        if (rc != SQLITE_OK || copied < frames)
             return false;
+        const int busy_ms = writer_.busy_timeout_ms(); // as boot (or options::pragmas) left it
         sqlite3_busy_timeout(h, 0); // a reader still on the WAL: try again later rather than wait here
         rc = sqlite3_wal_checkpoint_v2(h, nullptr, SQLITE_CHECKPOINT_TRUNCATE, nullptr, nullptr);
-        sqlite3_busy_timeout(h, static_cast<int>(opts_.busy_timeout.count()));
+        sqlite3_busy_timeout(h, busy_ms);
         if (rc != SQLITE_OK)
             return false;
         add(idle_checkpoints_);
@@ -744,24 +773,33 @@ private:
         const auto d = deadline.time_since_epoch().count();
         if (d >= watch_next_.load(std::memory_order_acquire))
             return; // the watcher wakes earlier than that, and rescans the whole queue then
-        std::lock_guard lock(watch_m_);
-        if (watch_stop_)
-            return;
-        if (!watcher_.joinable()) {
-            try {
-                watcher_ = std::thread([this] { watch_main(); });
-            }
-            catch (const std::exception& e) {
-                // Without the watcher a deadline is still honoured, when the actor reaches the request.
-                log(opts_, log_level::error, fmt::format("Cannot start the deadline watcher of '{}': {}", opts_.path, e.what()));
-                watch_stop_ = true;
+        std::string failure;
+        {
+            std::lock_guard lock(watch_m_);
+            if (watch_stop_)
                 return;
+            if (!watcher_.joinable()) {
+                try {
+                    watcher_ = std::thread([this] { watch_main(); });
+                }
+                catch (const std::exception& e) {
+                    failure = e.what();
+                    watch_stop_ = true;
+                    watch_next_.store(0, std::memory_order_release); // later submitters return at once
+                }
+            }
+            if (failure.empty() && d < watch_next_.load(std::memory_order_relaxed)) {
+                watch_next_.store(d, std::memory_order_release);
+                watch_cv_.notify_one();
             }
         }
-        if (d < watch_next_.load(std::memory_order_relaxed)) {
-            watch_next_.store(d, std::memory_order_release);
-            watch_cv_.notify_one();
-        }
+        if (!failure.empty()) // outside the lock: the hook may send requests
+            log(opts_,
+                log_level::error,
+                fmt::format("Cannot start the deadline watcher of '{}' ({}): a queued request is now answered "
+                            "timed_out only when the actor reaches it.",
+                            opts_.path,
+                            failure));
     }
 
     void watch_main() noexcept
@@ -915,8 +953,11 @@ private:
     /// Runs one claimed request; its error, if any, is stored in it.
     void run_one(session& s, request_base* r) noexcept
     {
-        if (!r->interrupted() && r->has_deadline() && clock::now() >= r->deadline_)
+        const auto now = clock::now();
+        if (!r->interrupted() && r->has_deadline() && now >= r->deadline_)
             r->set_interrupt(errc::timed_out);
+        if (!r->interrupted() && closing_.past_grace(now))
+            r->set_interrupt(errc::closed); // claimed with its group just before the grace ran out
         if (r->interrupted()) {
             r->set_error(make_error_ptr(r->interrupt_reason(), r->name_));
             return;
@@ -968,15 +1009,19 @@ private:
                     lost = true;
                     if (s.in_transaction())
                         s.rollback.try_run(); // it began a transaction of its own after ending ours
-                    const bool by_request = refused || !r->error();
-                    if (by_request)
+                    // SQLite's own rollback (an I/O error, disk full, an interrupt) explains itself and is
+                    // what the batch-mates get too; anything else was the request ending the transaction.
+                    const bool by_sqlite = !refused && sqlite_rolled_back(r->error());
+                    const bool by_request = !by_sqlite;
+                    if (refused || !r->error())
                         r->set_error(std::make_exception_ptr(SQLite::Exception(
                             fmt::format("{} {} inside async_write; nothing it did was kept. async_write commits "
                                         "for you after the request returns: remove the COMMIT/ROLLBACK, or use "
                                         "async_call to control the transaction yourself.",
                                         who(r, "A write", "Write"),
                                         refused ? "ran COMMIT itself (turned into a ROLLBACK)"
-                                                : "ended the write transaction itself (ROLLBACK)"),
+                                                : "saw its write transaction end (its own ROLLBACK, or an SQLite "
+                                                  "error it caught)"),
                             SQLITE_MISUSE)));
                     fail_range(group,
                                start,
@@ -1082,6 +1127,37 @@ private:
     static std::string who(const request_base* r, const char* anonymous, const char* kind)
     {
         return r->name_.empty() ? std::string(anonymous) : fmt::format("{} '{}'", kind, r->name_);
+    }
+
+    /// An exception that SQLite's own rollback of the transaction explains (an I/O error, disk full,
+    /// corruption, out of memory, an interrupt, a lock).
+    static bool sqlite_rolled_back(const std::exception_ptr& e) noexcept
+    {
+        if (!e)
+            return false;
+        try {
+            std::rethrow_exception(e);
+        }
+        catch (const SQLite::Exception& x) {
+            switch (x.getErrorCode() & 0xff) {
+            case SQLITE_IOERR:
+            case SQLITE_FULL:
+            case SQLITE_CORRUPT:
+            case SQLITE_NOMEM:
+            case SQLITE_INTERRUPT:
+            case SQLITE_BUSY:
+            case SQLITE_LOCKED:
+            case SQLITE_ABORT:
+            case SQLITE_NOTADB: return true;
+            default: return false;
+            }
+        }
+        catch (const error& x) {
+            return x.value() == errc::timed_out || x.value() == errc::cancelled || x.value() == errc::closed;
+        }
+        catch (...) {
+            return false;
+        }
     }
 
     static void translate_read_only(request_base* r) noexcept
@@ -1265,6 +1341,7 @@ private:
     std::atomic<std::uint64_t> read_batches_{0}, read_batched_{0};
     std::atomic<std::uint64_t> cached_statements_{0};
     std::atomic<std::uint64_t> idle_checkpoints_{0};
+    bool checkpoints_ = false; // idle checkpoints on (writer thread only)
 
     // The deadline watcher: a thread started with the first request that has a timeout. It sleeps until the
     // earliest deadline of a queued request, answers the requests past it (timed_out) and takes them out of

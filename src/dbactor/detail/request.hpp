@@ -37,11 +37,13 @@ enum class lane : std::uint8_t
     close, ///< a close waiter: completed when shutdown is done
 };
 
+/// A request's state: pending, running, or answered without running; the last carries its errc, so that
+/// whoever sees a request finished also sees why, in one atomic load.
 enum class request_state : std::uint8_t
 {
     pending,  ///< waiting for space or queued
     running,  ///< claimed by the actor
-    finished, ///< answered without running (timed out, cancelled, rejected, closed)
+    finished, ///< answered without running: finished + errc (timed out, cancelled, rejected, closed)
 };
 
 /// What a request returns, decayed; the reply's second argument.
@@ -104,14 +106,18 @@ public:
         return true;
     }
 
-    /// The first half of abandon: pending → finished with `code` as its error, not delivered yet (the caller
-    /// calls complete()). False if it already started or was answered; a running one is flagged instead.
-    bool finish(errc code) noexcept
+    /// The first half of abandon: pending → finished with `code`, not delivered yet (the caller calls
+    /// complete(), after set_error() when `with_error` is false). False if it already started or was
+    /// answered; a running one is flagged instead.
+    bool finish(errc code, bool with_error = true) noexcept
     {
         auto s = request_state::pending;
-        if (state_.compare_exchange_strong(s, request_state::finished, std::memory_order_acq_rel)) {
+        const auto done = static_cast<request_state>(static_cast<std::uint8_t>(request_state::finished) +
+                                                     static_cast<std::uint8_t>(code));
+        if (state_.compare_exchange_strong(s, done, std::memory_order_acq_rel)) {
             interrupt_.store(static_cast<std::uint8_t>(code), std::memory_order_relaxed);
-            error_ = make_error_ptr(code, name_);
+            if (with_error)
+                error_ = make_error_ptr(code, name_);
             return true;
         }
         if (s == request_state::running)
@@ -119,9 +125,13 @@ public:
         return false;
     }
 
-    /// Why the request was (or is being) interrupted: 0, or an errc value.
+    /// Why the request was answered without running (read from its state), or why it is being interrupted:
+    /// 0, or an errc value.
     errc interrupt_reason() const noexcept
     {
+        const auto s = static_cast<std::uint8_t>(state_.load(std::memory_order_acquire));
+        if (s >= static_cast<std::uint8_t>(request_state::finished))
+            return static_cast<errc>(s - static_cast<std::uint8_t>(request_state::finished));
         return static_cast<errc>(interrupt_.load(std::memory_order_relaxed));
     }
     bool interrupted() const noexcept { return interrupt_.load(std::memory_order_relaxed) != 0; }
@@ -403,6 +413,10 @@ private:
     {
         if (cancellable_)
             boost::asio::get_associated_cancellation_slot(handler_).clear();
+        // Destroyed now, while their execution context still exists (it is shutting down): the node itself
+        // may outlive it, on the queue's reference, when it was answered while queued.
+        Handler h(std::move(handler_));
+        auto work(std::move(work_));
         release();
     }
 
