@@ -209,3 +209,97 @@ TEST_CASE("a write that rolls back and begins a transaction of its own keeps not
     CHECK(p.ids().empty());
     CHECK(p.db.call([](connection& c) { return sqlite3_get_autocommit(c.handle()); }) == 1);
 }
+
+namespace {
+
+/// A write that inserts `id` and then holds its transaction open until released: the batch it starts is
+/// running while the test queues more writes.
+struct held_write
+{
+    test::temp_dir dir;
+    dbactor::database db;
+    std::promise<void> started, release;
+    std::future<std::int64_t> first;
+
+    held_write()
+    {
+        db = dbactor::database::open(test::options_for(dir));
+        db.call([](connection& c) { c.exec("CREATE TABLE t(id INTEGER PRIMARY KEY, p INTEGER)"); });
+        auto r = release.get_future().share();
+        first = db.async_write(
+            [this, r](connection& c) {
+                c.execute("INSERT INTO t VALUES (1, 1)");
+                started.set_value();
+                r.wait();
+                return std::int64_t{1};
+            },
+            asio::use_future);
+        auto s = started.get_future();
+        test::get_within(s, "the first write runs");
+    }
+    std::int64_t resume()
+    {
+        release.set_value();
+        return test::get_within(first, "the first write completes");
+    }
+    std::vector<int> ids()
+    {
+        return db.read([](connection& c) { return c.query<int>("SELECT id FROM t ORDER BY id"); });
+    }
+};
+
+} // namespace
+
+TEST_CASE("writes queued while a batch runs join it before its COMMIT, never waited for", "[group_commit]")
+{
+    held_write h;
+    std::vector<std::future<std::int64_t>> replies;
+    for (int i = 2; i <= 11; ++i)
+        replies.push_back(h.db.async_write(insert(i), asio::use_future));
+    CHECK(h.resume() == 1);
+    for (auto& r : replies)
+        CHECK(test::get_within(r, "a write that joined the running batch completes") == 1);
+    const auto s = h.db.stats();
+    CHECK(s.write_batches == 1); // the first one's transaction took the ten queued behind it
+    CHECK(s.write_batch_max == 11);
+    CHECK(h.ids().size() == 11);
+}
+
+TEST_CASE("a write with a timeout does not join a running batch, and stops others joining past it", "[group_commit]")
+{
+    held_write h;
+    auto a = h.db.async_write(insert(2), asio::use_future);
+    auto timed = h.db.async_write(insert(3), {.timeout = std::chrono::seconds(30)}, asio::use_future);
+    auto b = h.db.async_write(insert(4), asio::use_future);
+    h.resume();
+    test::get_within(a, "a");
+    test::get_within(timed, "timed");
+    test::get_within(b, "b");
+    CHECK(h.ids() == std::vector<int>{1, 2, 3, 4});
+    CHECK(h.db.stats().write_batches == 3); // {1, 2}, {3} alone, {4}
+}
+
+TEST_CASE("a write alone in its transaction that fails is rolled back without taking the writes queued behind it",
+          "[group_commit]")
+{
+    test::temp_dir dir;
+    auto db = dbactor::database::open(test::options_for(dir));
+    db.call([](connection& c) { c.exec("CREATE TABLE t(id INTEGER PRIMARY KEY)"); });
+    std::promise<void> started, release;
+    auto r = release.get_future().share();
+    auto failing = db.async_write(
+        [&started, r](connection& c) -> int {
+            c.execute("INSERT INTO t VALUES (1)");
+            started.set_value();
+            r.wait();
+            throw std::runtime_error("the first write fails");
+        },
+        asio::use_future);
+    auto s = started.get_future();
+    test::get_within(s, "the failing write runs");
+    auto next = db.async_write([](connection& c) { return c.execute("INSERT INTO t VALUES (2)"); }, asio::use_future);
+    release.set_value();
+    CHECK_THROWS_WITH(test::get_within(failing, "the failing write is answered"), "the first write fails");
+    CHECK(test::get_within(next, "the write behind it runs in its own transaction") == 1);
+    CHECK(db.read([](connection& c) { return c.query<int>("SELECT id FROM t"); }) == std::vector<int>{2});
+}

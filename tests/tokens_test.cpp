@@ -170,3 +170,45 @@ TEST_CASE("the actor never waits on a caller's executor: a reply to an io_contex
     CHECK_FALSE(delivered);
     CHECK(db.read(answer) == 42);
 }
+
+TEST_CASE("a coroutine awaiting one request at a time gets each reply on its own thread, within reply_spin or after it",
+          "[tokens]")
+{
+    test::temp_dir d;
+    auto o = test::options_for(d);
+    o.reply_spin = std::chrono::microseconds(200);
+    auto db = dbactor::database::open(o);
+    // A few milliseconds of SQLite work: longer than the spin, so the reply is posted the usual way.
+    auto slow = [](connection& c) {
+        return *c.query_one<std::int64_t>(
+            "WITH RECURSIVE r(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM r WHERE i < 300000) SELECT count(*) FROM r");
+    };
+    asio::io_context io;
+    std::thread::id io_thread;
+    bool all_on_io_thread = true;
+    auto f = asio::co_spawn(
+        io,
+        [&]() -> asio::awaitable<std::int64_t> {
+            io_thread = std::this_thread::get_id();
+            std::int64_t sum = 0;
+            for (int i = 0; i < 200; ++i) { // fast: each reply comes while the caller spins for it
+                sum += co_await db.async_read(answer, asio::use_awaitable);
+                all_on_io_thread = all_on_io_thread && std::this_thread::get_id() == io_thread;
+            }
+            for (int i = 0; i < 3; ++i) { // slow: the spin gives up first
+                sum += co_await db.async_read(slow, asio::use_awaitable);
+                all_on_io_thread = all_on_io_thread && std::this_thread::get_id() == io_thread;
+            }
+            co_return sum;
+        },
+        asio::use_future);
+    io.run_for(20s);
+    CHECK(test::get_within(f, "the coroutine finishes", std::chrono::seconds(1)) == 200 * 42 + 3 * 300000);
+    CHECK(all_on_io_thread);
+
+    auto off = test::options_for(d);
+    off.path = d.file("off.db");
+    off.reply_spin = std::chrono::nanoseconds(0); // the same without spinning
+    auto quiet = dbactor::database::open(off);
+    CHECK(run_coro([&]() -> asio::awaitable<int> { co_return co_await quiet.async_read(answer, asio::use_awaitable); }()) == 42);
+}

@@ -16,6 +16,8 @@
 #include <limits>
 #include <mutex>
 #include <thread>
+
+#include <pthread.h>
 #include <vector>
 
 namespace dbactor {
@@ -236,6 +238,25 @@ public:
         if (head_ && sleeping_ > 0)
             cv_.notify_one(); // more than this consumer takes: wake another
         return pop_result::group;
+    }
+
+    /// Appends to `out` the requests of lane `l` at the head of the queue that can join a running batch (none
+    /// with a deadline or a cancellation slot), up to `max_batch` in `out` in all; never waits.
+    void pop_more(std::vector<request_base*>& out, lane l, std::size_t max_batch) noexcept
+    {
+        const std::size_t limit = std::min(std::max<std::size_t>(max_batch, 1), capacity_);
+        if (out.size() >= limit || !nonempty_.load(std::memory_order_acquire))
+            return;
+        std::lock_guard lock(m_);
+        while (head_ && out.size() < limit && head_->lane_ == l && !head_->alone()) {
+            request_base* r = head_;
+            head_ = r->next_;
+            r->next_ = nullptr;
+            out.push_back(r); // within the capacity reserved for max_batch
+        }
+        if (!head_)
+            tail_ = nullptr;
+        nonempty_.store(head_ != nullptr, std::memory_order_relaxed);
     }
 
     /// What expire() took out of the line.
@@ -670,6 +691,14 @@ public:
     }
 
     bool is_open() const noexcept { return !queue_.closed(); }
+
+    /// See detail::reply_spin: only when nothing is queued ahead (the one-request-at-a-time case); a caller
+    /// whose request waits behind others would spin in vain.
+    std::chrono::nanoseconds reply_spin(lane l) const noexcept
+    {
+        const auto& q = l == lane::read && reader_lane_ ? reader_queue_ : queue_;
+        return q.depth() == 0 ? opts_.reply_spin : std::chrono::nanoseconds(0);
+    }
     bool on_own_thread() const noexcept { return current_actor == this; }
     const boot_summary& boot() const noexcept { return boot_; }
 
@@ -700,9 +729,13 @@ public:
     }
 
 private:
+    /// Names the calling thread (top -H, gdb, perf): at most 15 characters.
+    static void name_thread(const char* name) noexcept { pthread_setname_np(pthread_self(), name); }
+
     void writer_main(std::promise<void>& booted)
     {
         current_actor = this;
+        name_thread("dbactor-writer");
         try {
             writer_.start(detail::boot(opts_, boot_), closing_, opts_.max_batch);
             start_readers();
@@ -804,6 +837,7 @@ private:
 
     void watch_main() noexcept
     {
+        name_thread("dbactor-watch");
         constexpr auto never = clock::time_point::max().time_since_epoch().count();
         std::unique_lock lock(watch_m_);
         while (!watch_stop_) {
@@ -874,6 +908,7 @@ private:
     void reader_main(session& s) noexcept
     {
         current_actor = this;
+        name_thread("dbactor-reader");
         while (reader_queue_.pop_group(s.group, opts_.max_batch) == request_queue::pop_result::group)
             process(s);
         if (auto failure = s.close(opts_.path))
@@ -976,27 +1011,37 @@ private:
     void run_writes(session& s)
     {
         auto& group = s.group;
-        const std::size_t n = group.size();
         if (auto e = s.set_query_only(false)) {
-            fail_range(group, 0, n, e);
-            finish_range(s, 0, n, lane::write);
+            fail_range(group, 0, group.size(), e);
+            finish_range(s, 0, group.size(), lane::write);
             return;
         }
         std::size_t start = 0;
-        while (start < n) {
+        while (start < group.size()) {
             if (auto e = s.begin_immediate.try_run()) {
-                fail_range(group, start, n, busy_or(e, "BEGIN IMMEDIATE"));
-                finish_range(s, start, n, lane::write);
+                fail_range(group, start, group.size(), busy_or(e, "BEGIN IMMEDIATE"));
+                finish_range(s, start, group.size(), lane::write);
                 return;
             }
-            const bool multi = n - start > 1;
             std::size_t i = start;
-            bool lost = false;
-            for (; i < n && !lost; ++i) {
+            bool lost = false;       // the transaction is gone: nothing of [start, i) is kept
+            bool bare_failed = false; // the first request ran without a savepoint and failed: ROLLBACK
+            bool closed_batch = group[start]->alone(); // an interruptible request shares with nobody
+            for (;;) {
+                if (i == group.size()) {
+                    // Writes queued while these ran join this transaction before its COMMIT: what is already
+                    // there, never waited for. Under load the batch grows to max_batch this way, instead of
+                    // alternating between one request and all the others.
+                    if (closed_batch || !extend(s))
+                        break;
+                }
                 request_base* r = group[i];
-                if (multi) {
+                // A request alone in its transaction needs no savepoint: a failure rolls the whole thing back.
+                const bool sp = i > start || group.size() - start > 1;
+                if (sp) {
                     if (auto e = s.savepoint.try_run()) {
                         r->set_error(e);
+                        ++i;
                         continue;
                     }
                 }
@@ -1033,9 +1078,20 @@ private:
                                                             who(r, "another write", "write")),
                                                 SQLITE_ABORT_ROLLBACK))
                                           : r->error());
+                    ++i;
+                    break;
+                }
+                if (!sp) {
+                    ++i;
+                    if (r->error()) {
+                        bare_failed = true; // only a ROLLBACK undoes it; nobody else is in this transaction
+                        break;
+                    }
+                    // A deferred violation fails this COMMIT: then it must fail this request alone.
+                    closed_batch = closed_batch || s.deferred_violations();
                     continue;
                 }
-                if (multi && !r->error() && s.deferred_violations()) {
+                if (!r->error() && s.deferred_violations()) {
                     // It would fail the COMMIT of every request in the batch; it fails alone instead.
                     r->set_error(std::make_exception_ptr(SQLite::Exception(
                         fmt::format("{} left a deferred FOREIGN KEY constraint unresolved; its changes were "
@@ -1043,20 +1099,19 @@ private:
                                     who(r, "A write", "Write")),
                         SQLITE_CONSTRAINT_FOREIGNKEY)));
                 }
-                if (multi) {
-                    if (r->error()) {
-                        s.rollback_to.try_run();
-                        s.release.try_run();
-                    }
-                    else if (auto e = s.release.try_run()) {
-                        r->set_error(e);
-                        s.rollback_to.try_run();
-                        s.release.try_run();
-                    }
+                if (r->error()) {
+                    s.rollback_to.try_run();
+                    s.release.try_run();
                 }
+                else if (auto e = s.release.try_run()) {
+                    r->set_error(e);
+                    s.rollback_to.try_run();
+                    s.release.try_run();
+                }
+                ++i;
             }
             if (!lost) {
-                if (!multi && group[start]->error()) {
+                if (bare_failed) {
                     s.rollback.try_run();
                 }
                 else if (auto e = s.commit.try_run()) {
@@ -1072,6 +1127,21 @@ private:
             finish_range(s, start, i, lane::write);
             start = i;
         }
+    }
+
+    /// Adds the writes queued behind the running batch to it (up to max_batch, none that is interruptible),
+    /// claiming each. True when any joined.
+    bool extend(session& s) noexcept
+    {
+        auto& group = s.group;
+        const std::size_t before = group.size();
+        queue_.pop_more(group, lane::write, opts_.max_batch);
+        std::size_t kept = before;
+        for (std::size_t j = before; j < group.size(); ++j)
+            if (claim(group[j]))
+                group[kept++] = group[j];
+        group.resize(kept); // shrinks: no allocation
+        return kept > before;
     }
 
     void run_reads(session& s)
@@ -1402,6 +1472,11 @@ void throw_would_deadlock(const request_options& ro)
 bool on_actor_thread(const actor* a) noexcept
 {
     return a && current_actor == a;
+}
+
+std::chrono::nanoseconds reply_spin(const std::shared_ptr<actor>& a, lane l) noexcept
+{
+    return a ? a->reply_spin(l) : std::chrono::nanoseconds(0);
 }
 
 } // namespace detail

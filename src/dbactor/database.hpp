@@ -24,6 +24,9 @@ void submit(const std::shared_ptr<actor>& a, request_base* r, const request_opti
 /// Registers a close waiter and starts closing.
 void submit_close(const std::shared_ptr<actor>& a, request_base* waiter) noexcept;
 [[noreturn]] void throw_would_deadlock(const request_options& ro);
+/// How long a caller on an io_context may spin for the reply of a request of lane `l`: options::reply_spin
+/// when the actor has nothing queued for that lane (the reply is then likely to come within it), else 0.
+std::chrono::nanoseconds reply_spin(const std::shared_ptr<actor>& a, lane l) noexcept;
 bool on_actor_thread(const actor* a) noexcept;
 } // namespace detail
 
@@ -154,7 +157,10 @@ private:
         return boost::asio::async_initiate<CompletionToken, detail::signature_t<R>>(
             [a = actor_ptr(), ro](auto handler, auto&& f) {
                 using op = detail::request_op<std::decay_t<Fn>, std::decay_t<decltype(handler)>, R>;
-                detail::submit(a, new op(L, std::forward<decltype(f)>(f), std::move(handler)), ro);
+                auto* r = new op(L, std::forward<decltype(f)>(f), std::move(handler));
+                if (const auto spin = detail::reply_spin(a, L); spin.count() > 0)
+                    r->spin_for_reply(spin); // before it is queued: the actor must see it
+                detail::submit(a, r, ro);
             },
             token,
             std::forward<Fn>(fn));

@@ -23,6 +23,7 @@
 #include <mutex>
 #include <new>
 #include <optional>
+#include <optional>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -169,6 +170,17 @@ private:
     std::atomic<request_state> state_{request_state::pending};
     std::atomic<std::uint8_t> interrupt_{0};
     std::atomic<std::uint32_t> refs_{2};
+
+protected:
+    /// A caller spinning on its io_context for the reply (request_op::spin_for_reply).
+    enum spin_state : std::uint8_t
+    {
+        not_spinning,
+        spinning, ///< a spinner job is on the handler's io_context, looking for the reply
+        ready,    ///< the reply is ready and the spinner delivers it (complete() posted nothing)
+        gave_up,  ///< the spinner stopped; complete() posts the reply as usual
+    };
+    std::atomic<std::uint8_t> spin_{not_spinning};
 };
 
 /// The reply of a blocking call: filled by sync_handler on the delivering thread, awaited by the caller.
@@ -365,6 +377,11 @@ public:
             deliver(); // the waiter takes no lock the producer holds; no executor to honour
         }
         else {
+            if (spin_.load(std::memory_order_acquire) == spinning) {
+                std::uint8_t s = spinning;
+                if (spin_.compare_exchange_strong(s, ready, std::memory_order_acq_rel))
+                    return; // the spinner on the caller's thread delivers it: no wake-up needed
+            }
             auto ex = work_.get_executor();
             // Held until post/dispatch has returned on this thread: otherwise the handler could run, its
             // io_context run out of work and be destroyed while this thread is still inside post (which
@@ -384,7 +401,103 @@ public:
         }
     }
 
+    /// Called on the initiating thread before the request is queued, when the actor is idle: if that thread
+    /// runs the handler's io_context, it keeps it busy for a short while looking for the reply (a job that
+    /// re-posts itself, so other handlers still run in between) instead of letting it park. A reply that
+    /// arrives meanwhile is delivered right there; waking a parked thread costs about 10 µs on the VMs we
+    /// measured, most of a short request's round trip. After `spin_for` without a reply it stops, and the
+    /// reply is posted as usual.
+    void spin_for_reply(std::chrono::nanoseconds spin_for) noexcept
+    {
+        if constexpr (!is_sync_handler<Handler>::value) {
+            const auto io = io_executor();
+            if (!io || !io->running_in_this_thread())
+                return;
+            spin_.store(spinning, std::memory_order_relaxed); // published to the actor by the queue's mutex
+            try {
+                boost::asio::post(*io, spinner(this, *io, std::chrono::steady_clock::now() + spin_for));
+            }
+            catch (...) {
+                spin_.store(not_spinning, std::memory_order_relaxed);
+            }
+        }
+    }
+
 private:
+    using io_executor_type = boost::asio::io_context::executor_type;
+
+    /// The io_context executor the handler runs on, when it is one (directly, or inside an any_io_executor).
+    std::optional<io_executor_type> io_executor() const noexcept
+    {
+        auto ex = work_.get_executor();
+        if constexpr (std::is_same_v<decltype(ex), io_executor_type>)
+            return ex;
+        else if constexpr (std::is_same_v<decltype(ex), boost::asio::any_io_executor>) {
+            if (const io_executor_type* io = ex.template target<io_executor_type>())
+                return *io;
+        }
+        return std::nullopt;
+    }
+
+    /// The job of spin_for_reply, on the handler's io_context.
+    class spinner
+    {
+    public:
+        spinner(request_op* op, io_executor_type io, std::chrono::steady_clock::time_point until) noexcept
+            : op_(op), io_(io), until_(until)
+        {
+        }
+        spinner(spinner&& other) noexcept
+            : op_(std::exchange(other.op_, nullptr)), io_(other.io_), until_(other.until_)
+        {
+        }
+        spinner(const spinner&) = delete;
+        spinner& operator=(const spinner&) = delete;
+        spinner& operator=(spinner&&) = delete;
+        ~spinner()
+        {
+            if (op_) // destroyed unrun: its io_context is shutting down
+                op_->stop_spinning(false);
+        }
+        void operator()()
+        {
+            request_op* op = std::exchange(op_, nullptr);
+            if (op->spin_.load(std::memory_order_acquire) == ready) {
+                op->deliver();
+                return;
+            }
+            if (std::chrono::steady_clock::now() < until_) {
+                op_ = op;
+                try {
+                    boost::asio::post(io_, std::move(*this));
+                    return;
+                }
+                catch (...) {
+                    op_ = nullptr;
+                }
+            }
+            op->stop_spinning(true);
+        }
+
+    private:
+        request_op* op_;
+        io_executor_type io_;
+        std::chrono::steady_clock::time_point until_;
+    };
+
+    /// The spinner stops: from now on complete() posts the reply. If the reply became ready meanwhile,
+    /// nobody else will deliver it: deliver it here (or drop it, when the io_context is going away).
+    void stop_spinning(bool can_deliver) noexcept
+    {
+        std::uint8_t s = spinning;
+        if (spin_.compare_exchange_strong(s, gave_up, std::memory_order_acq_rel))
+            return;
+        if (can_deliver)
+            deliver();
+        else
+            discard();
+    }
+
     /// What goes to the handler's executor: delivers the reply when run; destroyed unrun (its execution
     /// context was shut down first), it drops the request without calling the handler, so nothing leaks.
     class delivery
