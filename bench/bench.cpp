@@ -69,6 +69,7 @@ struct config
     unsigned readers = 0;
     std::optional<std::size_t> max_batch;
     bool ascending_inserts = false; ///< W3/W4 insert ids above the prefill's (appends) instead of random ids
+    std::size_t cache_mib = 0;      ///< PRAGMA cache_size for every system, in MiB; 0 = SQLite's default (2 MiB)
 
     // Sizes (DESIGN.md); --quick shrinks them.
     std::size_t rows = 100'000;
@@ -88,7 +89,8 @@ struct config
     std::fprintf(stderr,
                  "dbactor-bench: %s\n"
                  "usage: dbactor-bench [--quick] [--rounds N] [--only W1,W2,W3,W3_NORMAL,W3_FULL,W4,W5] [--dir DIR]\n"
-                 "                     [--readers N] [--max-batch N] [--insert-order random|ascending]\n",
+                 "                     [--readers N] [--max-batch N] [--insert-order random|ascending]\n"
+                 "                     [--cache-mib N]\n",
                  msg.c_str());
     std::exit(2);
 }
@@ -154,6 +156,11 @@ config parse_args(int argc, char** argv)
             c.max_batch = parse_count(a, value());
             if (*c.max_batch < 1)
                 usage_error("--max-batch must be at least 1 (1 = group commit off)");
+        }
+        else if (a == "--cache-mib") {
+            c.cache_mib = parse_count(a, value());
+            if (c.cache_mib > 20)
+                usage_error("--cache-mib is at most 20 (DESIGN.md: 20 MiB or less of page cache)");
         }
         else if (a == "--insert-order") {
             const std::string v = value();
@@ -545,6 +552,9 @@ struct is_tuple<std::tuple<T...>> : std::true_type
 constexpr const char* common_pragmas = "PRAGMA journal_mode=WAL; PRAGMA foreign_keys=ON; PRAGMA busy_timeout=5000; "
                                        "PRAGMA journal_size_limit=67108864;";
 
+/// --cache-mib, the same for every system: PRAGMA cache_size in KiB (negative), or empty for the default.
+std::string cache_pragma_value;
+
 class raw_conn
 {
 public:
@@ -558,6 +568,8 @@ public:
         sqlite3_extended_result_codes(db_, 1);
         exec(common_pragmas);
         exec(full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
+        if (!cache_pragma_value.empty())
+            exec(("PRAGMA cache_size=" + cache_pragma_value).c_str());
     }
     raw_conn(const raw_conn&) = delete;
     raw_conn& operator=(const raw_conn&) = delete;
@@ -780,6 +792,8 @@ public:
     {
         db_.exec(common_pragmas);
         db_.exec(full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
+        if (!cache_pragma_value.empty())
+            db_.exec("PRAGMA cache_size=" + cache_pragma_value);
     }
     mutex_db(const mutex_db&) = delete;
     mutex_db& operator=(const mutex_db&) = delete;
@@ -1173,10 +1187,13 @@ private:
         emit_comment(fmt::format("dbactor-bench: rows={} W1={} W2={} W3={} W4={} W5={} tasks={} rounds={}{}", cfg_.rows,
                                  cfg_.w1, cfg_.w2, cfg_.w3, cfg_.w4, cfg_.w5, cfg_.tasks, cfg_.rounds,
                                  cfg_.quick ? " (quick)" : ""));
-        emit_comment(fmt::format("sqlite {}; MUTEX pool threads={}; DBACTOR readers={} max_batch={}; insert ids {}; dir {}",
+        emit_comment(fmt::format("sqlite {}; MUTEX pool threads={}; DBACTOR readers={} max_batch={}; insert ids {}; "
+                                 "page cache {}; dir {}",
                                  sqlite3_libversion(), cfg_.pool_threads, cfg_.readers,
                                  cfg_.max_batch ? fmt::format("{}", *cfg_.max_batch) : "default",
-                                 cfg_.ascending_inserts ? "ascending" : "random", work_.string()));
+                                 cfg_.ascending_inserts ? "ascending" : "random",
+                                 cfg_.cache_mib ? fmt::format("{} MiB", cfg_.cache_mib) : "SQLite's default (2 MiB)",
+                                 work_.string()));
         emit_comment(fmt::format("W5: the bot example's traffic on its schema: {} events, {} requests, {:.0f}% of them "
                                  "writes; {} guilds",
                                  data_.events.size(), data_.w5_requests,
@@ -1292,6 +1309,8 @@ private:
             if (bot)
                 o.migrations = bot_migrations(); // as the bot opens it (all applied already)
             o.readers = cfg_.readers;
+            if (!cache_pragma_value.empty())
+                o.pragmas.emplace_back("cache_size", cache_pragma_value);
             if (cfg_.max_batch)
                 o.max_batch = *cfg_.max_batch;
             auto d = dbactor::database::open(std::move(o));
@@ -1457,6 +1476,8 @@ private:
 int main(int argc, char** argv)
 {
     const config cfg = parse_args(argc, argv);
+    if (cfg.cache_mib > 0)
+        cache_pragma_value = std::to_string(-static_cast<long long>(cfg.cache_mib) * 1024);
     try {
         work_dir dir(cfg.dir);
         bench b(cfg, dir.path());

@@ -123,6 +123,10 @@ TEST_CASE_METHOD(fixture, "the wrong number of values or several statements are 
     }
     CHECK_THROWS_AS(db.write([](connection& c) { c.execute("DELETE FROM v; DELETE FROM big"); }), SQLite::Exception);
     CHECK(db.read([](connection& c) { return *c.query_one<int>("SELECT count(*) FROM big"); }) == 5000);
+    // Once cached, the statement is checked again on every use: no parameter keeps an earlier request's value.
+    CHECK(db.read([](connection& c) { return *c.query_one<int>("SELECT ? + ?", 1, 2); }) == 3);
+    CHECK_THROWS_WITH(db.read([](connection& c) { return c.query_one<int>("SELECT ? + ?", 5); }),
+                      Catch::Contains("2 parameter(s), but 1 value(s)"));
 }
 
 TEST_CASE_METHOD(fixture, "a savepoint that throws rolls back only its own changes", "[connection]")

@@ -129,8 +129,9 @@ statement_use::~statement_use()
         sqlite3_finalize(s_);
         return;
     }
+    // No sqlite3_clear_bindings: prepare() checks on every use that all parameters are bound again, so a
+    // value bound by an earlier request (SQLITE_STATIC, into memory that is gone) is never read.
     sqlite3_reset(s_);
-    sqlite3_clear_bindings(s_);
 }
 
 bool statement_use::step()
@@ -186,8 +187,15 @@ detail::prepared connection::prepare(std::string_view sql, int args)
     // The cached statement is busy when an enclosing query still steps it (the same SQL again inside
     // for_each, or inside a savepoint callback of a query): resetting it would restart that query.
     const bool busy = it != map.end() && sqlite3_stmt_busy(it->second);
-    if (it != map.end() && !busy)
+    if (it != map.end() && !busy) {
+        if (sqlite3_bind_parameter_count(it->second) != args)
+            throw SQLite::Exception(fmt::format("\"{}\" has {} parameter(s), but {} value(s) were given.",
+                                                sql,
+                                                sqlite3_bind_parameter_count(it->second),
+                                                args),
+                                    SQLITE_RANGE);
         return {it->second, false};
+    }
 
     sqlite3* db = handle();
     sqlite3_stmt* s = nullptr;

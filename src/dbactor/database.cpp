@@ -988,11 +988,13 @@ private:
     /// Runs one claimed request; its error, if any, is stored in it.
     void run_one(session& s, request_base* r) noexcept
     {
-        const auto now = clock::now();
-        if (!r->interrupted() && r->has_deadline() && now >= r->deadline_)
-            r->set_interrupt(errc::timed_out);
-        if (!r->interrupted() && closing_.past_grace(now))
-            r->set_interrupt(errc::closed); // claimed with its group just before the grace ran out
+        if (r->has_deadline() || closing_.requested.load(std::memory_order_acquire)) { // else no clock read
+            const auto now = clock::now();
+            if (!r->interrupted() && r->has_deadline() && now >= r->deadline_)
+                r->set_interrupt(errc::timed_out);
+            if (!r->interrupted() && closing_.past_grace(now))
+                r->set_interrupt(errc::closed); // claimed with its group just before the grace ran out
+        }
         if (r->interrupted()) {
             r->set_error(make_error_ptr(r->interrupt_reason(), r->name_));
             return;
