@@ -56,6 +56,7 @@ int run_backup(const backup_options& o)
     set_interruptible(false);
     if (bar)
         std::cerr << '\n';
+    db.close();
     // backup() publishes TO only after the copy passed quick_check (otherwise it throws, exit 8).
     if (g.json)
         print_json({{"command", "backup"},

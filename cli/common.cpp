@@ -30,7 +30,8 @@ const char* const exit_codes_help = R"(Exit codes:
   10   the database belongs to another application (application_id)
   130  interrupted (SIGINT)
 When several findings apply, the most severe decides the code, in this order:
-8, 10, 6, 4, 5, 9, 7, 3. The report (text or --json) lists all of them.)";
+8, 10, 6, 4, 5, 9, 7, 3 (130 first, 1 right after 8). The report (text or --json)
+lists all of them.)";
 
 int exit_code_for(dbactor::errc e) noexcept
 {
@@ -104,8 +105,10 @@ failure sqlite_failure(int extended_code, std::string_view sqlite_text, const gl
 
 int most_severe(const std::vector<int>& codes) noexcept
 {
-    static constexpr int order[] = {interrupted, corrupt, wrong_application, failed, modified, ahead,
-                                    foreign_keys, busy, pending, internal, usage};
+    // DESIGN.md's order (8, 10, 6, 4, 5, 9, 7, 3), with an interruption first and an internal or I/O error
+    // (which may have cut the other checks short) right after corruption.
+    static constexpr int order[] = {interrupted, corrupt, internal, wrong_application, failed, modified, ahead,
+                                    foreign_keys, busy, pending, usage};
     for (int c : order)
         for (int x : codes)
             if (x == c)
@@ -240,6 +243,7 @@ void install_sigint_handler()
 {
     struct sigaction sa = {};
     sa.sa_handler = on_sigint;
+    sa.sa_flags = SA_RESTART; // a write of the JSON document to a full pipe resumes instead of failing (EINTR)
     sigemptyset(&sa.sa_mask);
     ::sigaction(SIGINT, &sa, nullptr);
 }

@@ -19,7 +19,12 @@ namespace {
 
 /// Reports a failure that ended the command: a sentence on stderr, and with --json one document on stdout.
 /// It runs inside catch handlers, so nothing may escape it.
-int fail(bool json, int code, std::string_view kind, std::string_view message) noexcept
+int fail(bool json,
+         int code,
+         std::string_view kind,
+         std::string_view message,
+         std::string_view command = "none",
+         std::string_view path = {}) noexcept
 {
     try {
         std::cerr << "dbtool: " << message << '\n';
@@ -28,7 +33,10 @@ int fail(bool json, int code, std::string_view kind, std::string_view message) n
     }
     if (json) {
         try {
-            dbtool::print_json({{"error", {{"kind", kind}, {"message", message}}}, {"exit_code", code}});
+            dbtool::print_json({{"command", command},
+                                {"path", path},
+                                {"error", {{"kind", kind}, {"message", message}}},
+                                {"exit_code", code}});
         }
         catch (...) {
             // Building the document failed (out of memory); print_json's own fallback cannot run.
@@ -141,26 +149,35 @@ int main(int argc, char** argv)
         return exit_code::usage;
     }
     catch (const usage_error& e) {
-        return fail(g.json, exit_code::usage, "usage", e.what());
+        return fail(g.json, exit_code::usage, "usage", e.what(), command, g.db);
     }
     catch (const dbactor::error& e) {
-        return fail(g.json, exit_code_for(e.value()), errc_name(e.value()), e.what());
+        // 130 is "interrupted" everywhere in dbtool's output, whatever the library called it.
+        const auto kind = e.value() == dbactor::errc::cancelled ? "interrupted" : errc_name(e.value());
+        return fail(g.json, exit_code_for(e.value()), kind, e.what(), command, g.db);
     }
     catch (const SQLite::Exception& e) {
         const auto f = sqlite_failure(e.getExtendedErrorCode(), e.what(), g);
-        return fail(g.json, f.code, f.kind, f.message);
+        return fail(g.json, f.code, f.kind, f.message, command, g.db);
     }
     catch (const std::filesystem::filesystem_error& e) {
         return fail(g.json,
                     exit_code::internal,
                     "io_error",
                     fmt::format("A file operation failed: {}. Check the path and its permissions, then retry.",
-                                e.what()));
+                                e.what()),
+                    command,
+                    g.db);
     }
     catch (const std::exception& e) {
-        return fail(g.json, exit_code::internal, "internal", e.what()); // dbtool's own messages are sentences
+        return fail(g.json, exit_code::internal, "internal", e.what(), command, g.db); // own messages are sentences
     }
     catch (...) {
-        return fail(g.json, exit_code::internal, "internal", "Internal error of an unknown kind. Please report it.");
+        return fail(g.json,
+                    exit_code::internal,
+                    "internal",
+                    "Internal error of an unknown kind. Please report it.",
+                    command,
+                    g.db);
     }
 }

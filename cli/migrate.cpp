@@ -130,6 +130,12 @@ int run_migrate(const migrate_options& o)
         catch (const SQLite::Exception& e) {
             findings.push_back(sqlite_failure(e.getExtendedErrorCode(), e.what(), g).as_finding());
         }
+        try {
+            db.close(); // its final checkpoint may fail (a full disk): that is a finding, not silence
+        }
+        catch (const dbactor::error& e) {
+            findings.push_back({exit_code_for(e.value()), errc_name(e.value()), e.what()});
+        }
         if (fk && fk->violations > 0)
             findings.push_back({exit_code::foreign_keys,
                                 errc_name(dbactor::errc::foreign_key_violation),
@@ -163,8 +169,12 @@ int run_migrate(const migrate_options& o)
                             {"exit_code", code}};
         if (fk)
             j["foreign_key_violations"] = fk->violations;
-        if (!findings.empty())
-            j["error"] = {{"kind", findings.front().kind}, {"message", findings.front().message}};
+        // The finding that decided the exit code (findings are listed in the order they were found).
+        for (const auto& f : findings)
+            if (f.code == code) {
+                j["error"] = {{"kind", f.kind}, {"message", f.message}};
+                break;
+            }
         print_json(j);
     }
     else {

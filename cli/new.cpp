@@ -43,10 +43,14 @@ int run_new(const new_options& o)
                            "-- Directives (optional, in these leading comments): -- dbactor: no-transaction\n"
                            "--                                                   -- dbactor: foreign-keys=off\n\n",
                            o.name);
-        if (!out)
+        out.close(); // flushes: a full disk shows here, not in the destructor
+        if (!out) {
+            std::error_code ignored;
+            std::filesystem::remove(path, ignored); // a half-written file would become the next migration
             throw std::runtime_error(fmt::format("Cannot write the new migration file '{}'. Check that the "
                                                  "directory is writable and the disk is not full.",
                                                  path.string()));
+        }
     }
     if (g.json)
         print_json({{"command", "new"}, {"path", path.string()}, {"version", version}, {"exit_code", 0}});

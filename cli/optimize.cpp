@@ -32,6 +32,7 @@ int run_optimize(const optimize_options& o)
         return *c.query_one<std::tuple<std::int64_t, std::int64_t, std::int64_t>>("PRAGMA wal_checkpoint(TRUNCATE)");
     });
     const auto after = db.call([](dbactor::connection& c) { return dbactor::admin::inspect(c); });
+    db.close(); // a failed final checkpoint throws close_failed (exit 1) instead of passing unnoticed
     const bool complete = std::get<0>(checkpoint) == 0;
     if (g.json)
         print_json({{"command", "optimize"},

@@ -248,11 +248,12 @@ void check_graceful_stop_on(int sig, const std::string& name, std::int64_t event
     // 10,000 events/s arrive as bursts of 100 every 10 ms: whenever the signal comes, handlers are in flight.
     child bot(bot_args(db_path, {"--duration", "0", "--events-per-sec", "10000", "--progress-every", "0.1"}));
     INFO("waiting for " << events << " handled events before " << name);
-    const bool busy = bot.read_until([&](const std::string& out) { return progress_handled(out) >= events; }, 20s);
+    // 10 s + 15 s: one budget under ctest's 30 s, so that a hang fails here, with the output.
+    const bool busy = bot.read_until([&](const std::string& out) { return progress_handled(out) >= events; }, 10s);
     INFO(bot.output());
-    REQUIRE(busy); // the bot handled that many events within 20 s
+    REQUIRE(busy); // the bot handled that many events within 10 s
     bot.signal(sig);
-    const int status = bot.finish();
+    const int status = bot.finish(15s);
     INFO(bot.output());
     REQUIRE(WIFEXITED(status));
     CHECK(WEXITSTATUS(status) == 0);

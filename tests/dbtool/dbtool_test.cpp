@@ -633,7 +633,10 @@ TEST_CASE("optimize on a locked database exits 7 and on a damaged one 8", "[dbto
         REQUIRE(holder.read_line() == "ready");
         const auto r = dbtool({"--db", dir.db(), "--busy-timeout", "300", "--json", "optimize", "--vacuum"});
         CHECK(r.code == 7);
-        CHECK(parse_json(r)["error"]["kind"] == "busy");
+        const auto j = parse_json(r);
+        CHECK(j["error"]["kind"] == "busy");
+        CHECK(j["command"] == "optimize"); // a failure's document names the command and the file too
+        CHECK(j["path"] == dir.db());
         CHECK_THAT(r.err, Contains("--busy-timeout"));
         CHECK(holder.finish() == 0);
     }
