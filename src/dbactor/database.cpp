@@ -694,8 +694,12 @@ public:
 
     /// See detail::reply_spin: only when nothing is queued ahead (the one-request-at-a-time case); a caller
     /// whose request waits behind others would spin in vain.
+    /// Not for a write under synchronous=FULL either: its COMMIT waits for an fsync, which takes longer than
+    /// any sensible spin, so the caller would only burn its thread.
     std::chrono::nanoseconds reply_spin(lane l) const noexcept
     {
+        if (l == lane::write && opts_.synchronous == synchronous_mode::full)
+            return std::chrono::nanoseconds(0);
         const auto& q = l == lane::read && reader_lane_ ? reader_queue_ : queue_;
         return q.depth() == 0 ? opts_.reply_spin : std::chrono::nanoseconds(0);
     }

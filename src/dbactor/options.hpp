@@ -83,7 +83,8 @@ struct options
     std::size_t max_batch = 64;
     /// An async caller running on the handler's io_context, sending when nothing is queued, keeps that thread
     /// busy this long looking for the reply (a job that re-posts itself: other handlers still run) instead of
-    /// letting it park, which costs about 10 µs to wake on a VM. Zero: never.
+    /// letting it park, which costs about 10 µs to wake on a VM. Not for writes under synchronous FULL (their
+    /// fsync takes longer). Zero: never.
     std::chrono::nanoseconds reply_spin{std::chrono::microseconds(20)};
     /// How long close() keeps executing queued requests before answering the rest with errc::closed.
     std::chrono::milliseconds shutdown_grace{5000};
