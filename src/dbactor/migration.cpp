@@ -51,20 +51,27 @@ std::optional<parsed_name> parse_file_name(const std::string& file, const std::s
     return parsed_name{version, m[2].str(), m[3].matched};
 }
 
+/// 1-based line and column (in bytes) of `offset` in `text`.
+std::pair<int, int> line_col(std::string_view text, std::size_t offset)
+{
+    offset = std::min(offset, text.size());
+    int line = 1;
+    std::size_t line_start = 0;
+    for (std::size_t i = 0; i < offset; ++i)
+        if (text[i] == '\n') {
+            ++line;
+            line_start = i + 1;
+        }
+    return {line, static_cast<int>(offset - line_start) + 1};
+}
+
 /// 1-based line and column (in bytes) of the first NUL byte in `text`, if any.
 std::optional<std::pair<int, int>> first_nul(std::string_view text)
 {
     const auto at = text.find('\0');
     if (at == std::string_view::npos)
         return std::nullopt;
-    int line = 1;
-    std::size_t line_start = 0;
-    for (std::size_t i = 0; i < at; ++i)
-        if (text[i] == '\n') {
-            ++line;
-            line_start = i + 1;
-        }
-    return std::pair{line, static_cast<int>(at - line_start) + 1};
+    return line_col(text, at);
 }
 
 [[noreturn]] void invalid(std::string message)
@@ -318,19 +325,6 @@ void rollback_quietly(sqlite3* db) noexcept
         sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
 }
 
-/// 1-based line and column (in bytes) of `offset` in `text`.
-std::pair<int, int> line_col(std::string_view text, std::size_t offset)
-{
-    offset = std::min(offset, text.size());
-    int line = 1;
-    std::size_t line_start = 0;
-    for (std::size_t i = 0; i < offset; ++i)
-        if (text[i] == '\n') {
-            ++line;
-            line_start = i + 1;
-        }
-    return {line, static_cast<int>(offset - line_start) + 1};
-}
 
 /// The offset of the first character at or after `pos` that is neither white space nor inside a comment.
 std::size_t skip_blank(std::string_view text, std::size_t pos)
