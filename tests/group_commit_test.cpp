@@ -10,6 +10,13 @@ using dbactor::connection;
 
 namespace {
 
+/// What holds the actor while the test queues requests: a call, or a write (its batch is then running).
+enum class pause_in
+{
+    call,
+    write,
+};
+
 struct paused_db
 {
     test::temp_dir dir;
@@ -17,7 +24,7 @@ struct paused_db
     std::promise<void> started, release;
     std::future<void> blocker;
 
-    explicit paused_db(std::size_t max_batch = 64)
+    explicit paused_db(std::size_t max_batch = 64, pause_in in = pause_in::call)
     {
         auto o = test::options_for(dir);
         o.max_batch = max_batch;
@@ -29,12 +36,21 @@ struct paused_db
                    "INSERT INTO parent VALUES (1);");
         });
         auto r = release.get_future().share();
-        blocker = db.async_call(
-            [this, r](connection&) {
-                started.set_value();
-                r.wait();
-            },
-            asio::use_future);
+        if (in == pause_in::call)
+            blocker = db.async_call(
+                [this, r](connection&) {
+                    started.set_value();
+                    r.wait();
+                },
+                asio::use_future);
+        else // inserts id 1, then holds its transaction open until resume()
+            blocker = db.async_write(
+                [this, r](connection& c) {
+                    c.execute("INSERT INTO t VALUES (1, 1)");
+                    started.set_value();
+                    r.wait();
+                },
+                asio::use_future);
         auto s = started.get_future();
         test::get_within(s, "the actor is paused");
     }
@@ -210,53 +226,14 @@ TEST_CASE("a write that rolls back and begins a transaction of its own keeps not
     CHECK(p.db.call([](connection& c) { return sqlite3_get_autocommit(c.handle()); }) == 1);
 }
 
-namespace {
-
-/// A write that inserts `id` and then holds its transaction open until released: the batch it starts is
-/// running while the test queues more writes.
-struct held_write
-{
-    test::temp_dir dir;
-    dbactor::database db;
-    std::promise<void> started, release;
-    std::future<std::int64_t> first;
-
-    held_write()
-    {
-        db = dbactor::database::open(test::options_for(dir));
-        db.call([](connection& c) { c.exec("CREATE TABLE t(id INTEGER PRIMARY KEY, p INTEGER)"); });
-        auto r = release.get_future().share();
-        first = db.async_write(
-            [this, r](connection& c) {
-                c.execute("INSERT INTO t VALUES (1, 1)");
-                started.set_value();
-                r.wait();
-                return std::int64_t{1};
-            },
-            asio::use_future);
-        auto s = started.get_future();
-        test::get_within(s, "the first write runs");
-    }
-    std::int64_t resume()
-    {
-        release.set_value();
-        return test::get_within(first, "the first write completes");
-    }
-    std::vector<int> ids()
-    {
-        return db.read([](connection& c) { return c.query<int>("SELECT id FROM t ORDER BY id"); });
-    }
-};
-
-} // namespace
 
 TEST_CASE("writes queued while a batch runs join it before its COMMIT, never waited for", "[group_commit]")
 {
-    held_write h;
+    paused_db h(64, pause_in::write);
     std::vector<std::future<std::int64_t>> replies;
     for (int i = 2; i <= 11; ++i)
         replies.push_back(h.db.async_write(insert(i), asio::use_future));
-    CHECK(h.resume() == 1);
+    h.resume(); // the holding write completes (get_within rethrows if it failed)
     for (auto& r : replies)
         CHECK(test::get_within(r, "a write that joined the running batch completes") == 1);
     const auto s = h.db.stats();
@@ -267,7 +244,7 @@ TEST_CASE("writes queued while a batch runs join it before its COMMIT, never wai
 
 TEST_CASE("a write with a timeout does not join a running batch, and stops others joining past it", "[group_commit]")
 {
-    held_write h;
+    paused_db h(64, pause_in::write);
     auto a = h.db.async_write(insert(2), asio::use_future);
     auto timed = h.db.async_write(insert(3), {.timeout = std::chrono::seconds(30)}, asio::use_future);
     auto b = h.db.async_write(insert(4), asio::use_future);

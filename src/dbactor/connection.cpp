@@ -32,6 +32,12 @@ std::string sql_excerpt(sqlite3_stmt* s)
     return std::string(sql);
 }
 
+[[noreturn]] void throw_parameter_count(std::string_view sql, int wanted, int given)
+{
+    throw SQLite::Exception(fmt::format("\"{}\" has {} parameter(s), but {} value(s) were given.", sql, wanted, given),
+                            SQLITE_RANGE);
+}
+
 struct string_hash
 {
     using is_transparent = void;
@@ -188,12 +194,8 @@ detail::prepared connection::prepare(std::string_view sql, int args)
     // for_each, or inside a savepoint callback of a query): resetting it would restart that query.
     const bool busy = it != map.end() && sqlite3_stmt_busy(it->second);
     if (it != map.end() && !busy) {
-        if (sqlite3_bind_parameter_count(it->second) != args)
-            throw SQLite::Exception(fmt::format("\"{}\" has {} parameter(s), but {} value(s) were given.",
-                                                sql,
-                                                sqlite3_bind_parameter_count(it->second),
-                                                args),
-                                    SQLITE_RANGE);
+        if (const int wanted = sqlite3_bind_parameter_count(it->second); wanted != args)
+            detail::throw_parameter_count(sql, wanted, args);
         return {it->second, false};
     }
 
@@ -215,14 +217,9 @@ detail::prepared connection::prepare(std::string_view sql, int args)
                         sql),
             SQLITE_MISUSE);
     }
-    if (sqlite3_bind_parameter_count(s) != args) {
-        const int wanted = sqlite3_bind_parameter_count(s);
+    if (const int wanted = sqlite3_bind_parameter_count(s); wanted != args) {
         sqlite3_finalize(s);
-        throw SQLite::Exception(fmt::format("\"{}\" has {} parameter(s), but {} value(s) were given.",
-                                            sql,
-                                            wanted,
-                                            args),
-                                SQLITE_RANGE);
+        detail::throw_parameter_count(sql, wanted, args);
     }
     if (busy)
         return {s, true};

@@ -16,9 +16,9 @@
 #include <limits>
 #include <mutex>
 #include <thread>
+#include <vector>
 
 #include <pthread.h>
-#include <vector>
 
 namespace dbactor {
 namespace detail {
@@ -224,17 +224,10 @@ public:
         if (!head_)
             return pop_result::closed;
         const lane l = head_->lane_;
-        const bool alone = l == lane::call || head_->alone();
-        const std::size_t limit = alone ? 1 : std::min(std::max<std::size_t>(max_batch, 1), capacity_);
-        while (head_ && out.size() < limit && head_->lane_ == l && (out.empty() || !head_->alone())) {
-            request_base* r = head_;
-            head_ = r->next_;
-            r->next_ = nullptr;
-            out.push_back(r); // out has max_batch capacity reserved: no allocation
-        }
-        if (!head_)
-            tail_ = nullptr;
-        nonempty_.store(head_ != nullptr, std::memory_order_relaxed);
+        if (l == lane::call || head_->alone())
+            take_run(out, 1, l, true);
+        else
+            take_run(out, batch_limit(max_batch), l, false);
         if (head_ && sleeping_ > 0)
             cv_.notify_one(); // more than this consumer takes: wake another
         return pop_result::group;
@@ -244,19 +237,11 @@ public:
     /// with a deadline or a cancellation slot), up to `max_batch` in `out` in all; never waits.
     void pop_more(std::vector<request_base*>& out, lane l, std::size_t max_batch) noexcept
     {
-        const std::size_t limit = std::min(std::max<std::size_t>(max_batch, 1), capacity_);
+        const std::size_t limit = batch_limit(max_batch);
         if (out.size() >= limit || !nonempty_.load(std::memory_order_acquire))
             return;
         std::lock_guard lock(m_);
-        while (head_ && out.size() < limit && head_->lane_ == l && !head_->alone()) {
-            request_base* r = head_;
-            head_ = r->next_;
-            r->next_ = nullptr;
-            out.push_back(r); // within the capacity reserved for max_batch
-        }
-        if (!head_)
-            tail_ = nullptr;
-        nonempty_.store(head_ != nullptr, std::memory_order_relaxed);
+        take_run(out, limit, l, false);
     }
 
     /// What expire() took out of the line.
@@ -354,24 +339,45 @@ public:
     }
 
     /// Requests not started yet, split into the admitted ones (at most the capacity) and those waiting for
-    /// space behind them.
-    std::uint64_t depth() const noexcept { return std::min<std::uint64_t>(depth_.load(std::memory_order_relaxed), capacity_); }
-    std::uint64_t waiting() const noexcept
-    {
-        const auto d = depth_.load(std::memory_order_relaxed);
-        return d > capacity_ ? d - capacity_ : 0;
-    }
-    std::uint64_t depth_max() const noexcept
-    {
-        return std::min<std::uint64_t>(depth_max_.load(std::memory_order_relaxed), capacity_);
-    }
-    std::uint64_t waiting_max() const noexcept
-    {
-        const auto d = depth_max_.load(std::memory_order_relaxed);
-        return d > capacity_ ? d - capacity_ : 0;
-    }
+    /// space behind them; now, and the most seen.
+    std::uint64_t depth() const noexcept { return admitted(depth_); }
+    std::uint64_t waiting() const noexcept { return beyond_capacity(depth_); }
+    std::uint64_t depth_max() const noexcept { return admitted(depth_max_); }
+    std::uint64_t waiting_max() const noexcept { return beyond_capacity(depth_max_); }
 
 private:
+    std::uint64_t admitted(const std::atomic<std::uint64_t>& d) const noexcept
+    {
+        return std::min<std::uint64_t>(d.load(std::memory_order_relaxed), capacity_);
+    }
+    std::uint64_t beyond_capacity(const std::atomic<std::uint64_t>& d) const noexcept
+    {
+        const auto n = d.load(std::memory_order_relaxed);
+        return n > capacity_ ? n - capacity_ : 0;
+    }
+
+    /// A batch never takes more than max_batch, nor more than are admitted.
+    std::size_t batch_limit(std::size_t max_batch) const noexcept
+    {
+        return std::min(std::max<std::size_t>(max_batch, 1), capacity_);
+    }
+
+    /// Under the lock: moves requests of lane `l` from the head into `out` while it holds fewer than
+    /// `limit`. One with a deadline or a cancellation slot is taken only as the first of `out`, and only when
+    /// `alone_first` (it then makes a group of one: limit 1).
+    void take_run(std::vector<request_base*>& out, std::size_t limit, lane l, bool alone_first) noexcept
+    {
+        while (head_ && out.size() < limit && head_->lane_ == l && (!head_->alone() || (alone_first && out.empty()))) {
+            request_base* r = head_;
+            head_ = r->next_;
+            r->next_ = nullptr;
+            out.push_back(r); // within the capacity the session reserved for max_batch: no allocation
+        }
+        if (!head_)
+            tail_ = nullptr;
+        nonempty_.store(head_ != nullptr, std::memory_order_relaxed);
+    }
+
     void spin() const noexcept
     {
         // 20 µs: about one round trip of a caller that answers at once (resume a coroutine, send the next
@@ -754,7 +760,7 @@ private:
 
         // After a write, the first moment the queue has been empty for options::idle_checkpoint, the WAL is
         // checkpointed: a WAL that grew behind a long reader then shrinks without waiting for more writes.
-        checkpoints_ = opts_.idle_checkpoint.count() > 0 && !opts_.read_only && !is_memory_path(opts_.path);
+        checkpoints_ = opts_.idle_checkpoint.count() > 0 && !opts_.read_only && !detail::is_memory(opts_.path);
         auto idle_until = clock::time_point::max();
         for (;;) {
             const auto got = queue_.pop_group(writer_.group, opts_.max_batch, idle_until);
@@ -773,12 +779,6 @@ private:
         stop_readers(); // a reader's queue is closed with the writer's; they drain it and close first
         stop_watcher();
         shutdown();
-    }
-
-    static bool is_memory_path(const std::string& path) noexcept
-    {
-        return path.empty() || path == ":memory:" || path.starts_with("file::memory:") ||
-               (path.starts_with("file:") && path.find("mode=memory") != std::string::npos);
     }
 
     /// PASSIVE, then (when every frame is back in the main file) TRUNCATE without waiting for readers.
@@ -889,7 +889,7 @@ private:
     {
         if (opts_.readers == 0)
             return;
-        const bool memory = opts_.path.empty() || opts_.path == ":memory:" || opts_.path.starts_with("file::memory:");
+        const bool memory = detail::is_memory(opts_.path);
         if (memory || opts_.read_only)
             throw error(errc::open_failed,
                         fmt::format("options::readers = {} needs a database file in WAL mode, but '{}' is {}. "
@@ -938,11 +938,7 @@ private:
         if (group.empty())
             return false;
         const lane l = group.front()->lane_;
-        std::size_t kept = 0;
-        for (request_base* r : group)
-            if (claim(r))
-                group[kept++] = r;
-        group.resize(kept); // shrinks: no allocation
+        claim_from(group, 0);
         if (group.empty())
             return false;
         switch (l) {
@@ -1142,12 +1138,18 @@ private:
         auto& group = s.group;
         const std::size_t before = group.size();
         queue_.pop_more(group, lane::write, opts_.max_batch);
-        std::size_t kept = before;
-        for (std::size_t j = before; j < group.size(); ++j)
+        claim_from(group, before);
+        return group.size() > before;
+    }
+
+    /// Claims the requests of `group` from index `from` on, keeping (in order) only those that are to run.
+    void claim_from(std::vector<request_base*>& group, std::size_t from) noexcept
+    {
+        std::size_t kept = from;
+        for (std::size_t j = from; j < group.size(); ++j)
             if (claim(group[j]))
                 group[kept++] = group[j];
         group.resize(kept); // shrinks: no allocation
-        return kept > before;
     }
 
     void run_reads(session& s)
@@ -1361,7 +1363,7 @@ private:
     /// caller. PASSIVE: never waits for another process's reader (then its WAL stays, which is normal).
     std::exception_ptr final_checkpoint() noexcept
     {
-        if (opts_.read_only || is_memory_path(opts_.path))
+        if (opts_.read_only || detail::is_memory(opts_.path))
             return nullptr;
         sqlite3* h = writer_.handle();
         const int rc = sqlite3_wal_checkpoint_v2(h, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);

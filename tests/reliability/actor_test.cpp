@@ -19,10 +19,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-double since(std::chrono::steady_clock::time_point t0)
-{
-    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
+using rel::since;
 
 /// Waits until `n` callbacks have run, for at most `limit`.
 class countdown
@@ -105,15 +102,7 @@ const char* scenario_name(scenario s)
     return "?";
 }
 
-const char* kind_name(rel::fault_vfs::kind k)
-{
-    switch (k) {
-    case rel::fault_vfs::kind::write: return "write_error";
-    case rel::fault_vfs::kind::sync: return "fsync_error";
-    case rel::fault_vfs::kind::full: return "disk_full";
-    }
-    return "?";
-}
+using rel::fault_vfs::kind_name;
 
 struct outcome
 {

@@ -19,6 +19,12 @@
 
 namespace rel {
 
+/// Seconds since `t0`, for the figures.
+inline double since(std::chrono::steady_clock::time_point t0)
+{
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
 /// DBACTOR_RELIABILITY_SCALE (env) times the build's default (1, or 0.25 in sanitizer builds).
 double scale();
 /// `n` scaled, at least `min`.

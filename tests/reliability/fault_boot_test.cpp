@@ -16,20 +16,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
-double since(std::chrono::steady_clock::time_point t0)
-{
-    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
+using rel::since;
 
-const char* kind_name(rel::fault_vfs::kind k)
-{
-    switch (k) {
-    case rel::fault_vfs::kind::write: return "write_error";
-    case rel::fault_vfs::kind::sync: return "fsync_error";
-    case rel::fault_vfs::kind::full: return "disk_full";
-    }
-    return "?";
-}
+using rel::fault_vfs::kind_name;
 
 enum class phase
 {
@@ -248,6 +237,19 @@ void run_point(phase p, const test::temp_dir& prepared, rel::fault_vfs::kind k, 
 
     std::exception_ptr failure;
     bool injected = false;
+    // A failure (of open or close) must be typed; the first one's text goes into the report.
+    auto count_failure = [&] {
+        if (!failure)
+            return;
+        ++t.failed;
+        std::string text;
+        if (!typed(failure, text)) {
+            ++t.untyped;
+            problem(text);
+        }
+        if (t.first_error.empty())
+            t.first_error = text;
+    };
     if (p == phase::shutdown) {
         auto db = dbactor::database::open(std::move(o));
         db.write([](dbactor::connection& c) { insert_requests(c, 1, base_requests); });
@@ -277,16 +279,7 @@ void run_point(phase p, const test::temp_dir& prepared, rel::fault_vfs::kind k, 
                 problem("close() neither reported nor logged the injected failure");
             }
         }
-        if (failure) {
-            ++t.failed;
-            std::string text;
-            if (!typed(failure, text)) {
-                ++t.untyped;
-                problem(text);
-            }
-            if (t.first_error.empty())
-                t.first_error = text;
-        }
+        count_failure();
     }
     else {
         rel::fault_vfs::arm(k, n, k == rel::fault_vfs::kind::full);
@@ -300,17 +293,8 @@ void run_point(phase p, const test::temp_dir& prepared, rel::fault_vfs::kind k, 
         injected = rel::fault_vfs::injected() > 0;
         rel::fault_vfs::disarm();
         t.injected += injected;
-        if (failure) {
-            ++t.failed;
-            std::string text;
-            if (!typed(failure, text)) {
-                ++t.untyped;
-                problem(text);
-            }
-            if (t.first_error.empty())
-                t.first_error = text;
-        }
-        else {
+        count_failure();
+        if (!failure) {
             t.booted_despite_fault += injected;
             // Booted: it serves a read and a write, and closes.
             try {

@@ -155,10 +155,7 @@ void report_kills(const std::string& name, bool full, const kill_totals& t, doub
                  rel::num("seconds", seconds)});
 }
 
-double since(std::chrono::steady_clock::time_point t0)
-{
-    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
+using rel::since;
 
 } // namespace
 

@@ -17,6 +17,16 @@ enum class kind
     sync,  ///< xSync fails with SQLITE_IOERR_FSYNC
     full,  ///< xWrite fails with SQLITE_FULL (and keeps failing: the disk stays full)
 };
+/// The fault's name in reports.
+inline const char* kind_name(kind k)
+{
+    switch (k) {
+    case kind::write: return "write_error";
+    case kind::sync: return "fsync_error";
+    case kind::full: return "disk_full";
+    }
+    return "?";
+}
 void install();
 /// Starts counting from zero; the `n`-th operation of `k` (1-based) fails, and with `sticky` every one after
 /// it too, until disarm().

@@ -32,12 +32,6 @@ std::string lower(std::string s)
     return s;
 }
 
-bool is_memory(const std::string& path)
-{
-    return path.empty() || path == ":memory:" || path.starts_with("file::memory:") ||
-           (path.starts_with("file:") && path.find("mode=memory") != std::string::npos);
-}
-
 /// Rows of a pragma or query as text, up to `limit`; throws SQLite::Exception on failure.
 std::vector<std::string> rows_of(sqlite3* db, const std::string& sql, std::size_t limit, std::size_t* total = nullptr)
 {
@@ -164,6 +158,16 @@ struct main_file_view
     bool has_ledger = false;
 };
 
+/// The schema cookie and whether the ledger exists, as `db` sees the database. Throws SQLite::Exception.
+main_file_view view_of(sqlite3* db)
+{
+    main_file_view v;
+    v.schema_version = std::stoll(pragma_value(db, "schema_version"));
+    v.has_ledger =
+        !rows_of(db, "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'dbactor_migrations'", 1).empty();
+    return v;
+}
+
 /// Reads the main file alone; nullopt when it cannot be read that way (the checks after it will say why).
 /// Nothing in a WAL names its database, and SQLite replays any -wal with valid frames over the main file.
 /// A -wal of the same database only ever moves it forward: the schema cookie never decreases (VACUUM
@@ -176,13 +180,7 @@ std::optional<main_file_view> read_main_file_only(const std::string& path, const
                                SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_URI,
                                0,
                                vfs);
-        main_file_view v;
-        v.schema_version = std::stoll(pragma_value(alone.getHandle(), "schema_version"));
-        v.has_ledger = !rows_of(alone.getHandle(),
-                                "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'dbactor_migrations'",
-                                1)
-                            .empty();
-        return v;
+        return view_of(alone.getHandle());
     }
     catch (...) {
         return std::nullopt;
@@ -210,6 +208,12 @@ private:
 };
 
 } // namespace
+
+bool is_memory(const std::string& path) noexcept
+{
+    return path.empty() || path == ":memory:" || path.starts_with("file::memory:") ||
+           (path.starts_with("file:") && path.find("mode=memory") != std::string::npos);
+}
 
 void log(const options& o, log_level level, std::string_view message) noexcept
 {
@@ -441,19 +445,15 @@ void boot_steps(const options& o, boot_summary& report, std::unique_ptr<SQLite::
             throw sqlite_failure(e, errc::open_failed, "");
         }
         if (main_only) {
-            std::int64_t with_wal = 0;
-            bool ledger = false;
+            main_file_view seen;
             try {
-                with_wal = std::stoll(pragma_value(h, "schema_version"));
-                ledger = !rows_of(h,
-                                  "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'dbactor_migrations'",
-                                  1)
-                              .empty();
+                seen = view_of(h);
             }
             catch (const SQLite::Exception& e) {
                 throw sqlite_failure(e, errc::open_failed, "");
             }
-            const bool ledger_lost = main_only->has_ledger && !ledger;
+            const std::int64_t with_wal = seen.schema_version;
+            const bool ledger_lost = main_only->has_ledger && !seen.has_ledger;
             if (with_wal < main_only->schema_version || ledger_lost)
                 throw error(errc::integrity_check_failed,
                             fmt::format("Boot of '{}' failed at step 'read schema': the file '{}-wal' next to it "

@@ -5,6 +5,7 @@
 #include <dbactor/report.hpp>
 
 #include <memory>
+#include <string>
 #include <string_view>
 
 namespace SQLite {
@@ -23,6 +24,9 @@ std::unique_ptr<SQLite::Database> boot(const options& o, boot_summary& report);
 /// Opens one read-only connection for the reader lane (after the writer booted): same VFS, busy_timeout
 /// and query-time pragmas, no checks.
 std::unique_ptr<SQLite::Database> open_reader(const options& o);
+
+/// A path that names an in-memory database (":memory:", "file::memory:…", "file:…?mode=memory").
+bool is_memory(const std::string& path) noexcept;
 
 /// Sends a message to options::on_log, or to stderr for warnings and errors when there is no hook.
 void log(const options& o, log_level level, std::string_view message) noexcept;

@@ -387,17 +387,12 @@ public:
             // io_context run out of work and be destroyed while this thread is still inside post (which
             // signals the scheduler after unlocking it).
             auto posting = boost::asio::make_work_guard(ex);
-            if constexpr (std::is_same_v<decltype(ex), boost::asio::any_io_executor>) {
-                // The usual case (use_awaitable, co_spawn on an io_context): hand the delivery to the
-                // io_context itself, which honours its allocator; through the type-erased wrapper Asio would
-                // allocate twice more.
-                using io_executor = boost::asio::io_context::executor_type;
-                if (const io_executor* io = ex.template target<io_executor>()) {
-                    send_to(*io, delivery(this), inline_ok);
-                    return;
-                }
-            }
-            send_to(ex, delivery(this), inline_ok);
+            // The usual case (use_awaitable, co_spawn on an io_context): hand the delivery to the io_context
+            // itself, which honours its allocator; through an any_io_executor Asio would allocate twice more.
+            if (const auto io = io_executor())
+                send_to(*io, delivery(this), inline_ok);
+            else
+                send_to(ex, delivery(this), inline_ok);
         }
     }
 
