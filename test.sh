@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs what is missing, builds, and runs the whole test suite through ctest three times:
+# Installs what is missing, checks the format (scripts/check-format.sh), builds, and runs the whole test suite
+# through ctest three times:
 #   1. RelWithDebInfo            every test (library, dbtool, examples, install, bench smoke test)
 #   2. ASan + UBSan              every test but the install and bench ones, then each libFuzzer target for
 #                                $FUZZ_SECONDS (default 60) s with clang-14 (tests/fuzz/run.sh; a crash fails)
@@ -28,6 +29,9 @@ run_ctest() { # run_ctest DIR [ctest options...]
     shift
     ctest --test-dir "$dir" --output-on-failure --timeout 120 -j 2 "$@"
 }
+
+stage "0/3 format (clang-format, .clang-format)"
+scripts/check-format.sh
 
 stage "1/3 build and test (RelWithDebInfo)"
 build build -DCMAKE_BUILD_TYPE=RelWithDebInfo

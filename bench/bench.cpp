@@ -1,6 +1,6 @@
 // dbactor-bench: workloads W1–W5 of DESIGN.md through RAW (the C API on one thread), MUTEX (std::mutex around
-// one SQLiteCpp connection, calls posted to an asio::thread_pool) and DBACTOR, alternated over rounds on fresh
-// copies of one prefilled database, with per-round ratios to RAW and their medians.
+// one SQLiteCpp connection, calls posted to an asio::thread_pool) and DBACTOR, alternated over rounds on
+// fresh copies of one prefilled database, with per-round ratios to RAW and their medians.
 //
 // Every request is written once, as a struct templated on the connection type (`op(c)`), so the three
 // systems run exactly the same SQL: RAW and MUTEX through small adapters with the same execute / query_one /
@@ -69,7 +69,7 @@ struct config
     unsigned readers = 0;
     std::optional<std::size_t> max_batch;
     bool ascending_inserts = false; ///< W3/W4 insert ids above the prefill's (appends) instead of random ids
-    std::size_t cache_mib = 0;      ///< PRAGMA cache_size for every system, in MiB; 0 = SQLite's default (2 MiB)
+    std::size_t cache_mib = 0; ///< PRAGMA cache_size for every system, in MiB; 0 = SQLite's default (2 MiB)
 
     // Sizes (DESIGN.md); --quick shrinks them.
     std::size_t rows = 100'000;
@@ -86,12 +86,13 @@ struct config
 
 [[noreturn]] void usage_error(const std::string& msg)
 {
-    std::fprintf(stderr,
-                 "dbactor-bench: %s\n"
-                 "usage: dbactor-bench [--quick] [--rounds N] [--only W1,W2,W3,W3_NORMAL,W3_FULL,W4,W5] [--dir DIR]\n"
-                 "                     [--readers N] [--max-batch N] [--insert-order random|ascending]\n"
-                 "                     [--cache-mib N]\n",
-                 msg.c_str());
+    std::fprintf(
+        stderr,
+        "dbactor-bench: %s\n"
+        "usage: dbactor-bench [--quick] [--rounds N] [--only W1,W2,W3,W3_NORMAL,W3_FULL,W4,W5] [--dir DIR]\n"
+        "                     [--readers N] [--max-batch N] [--insert-order random|ascending]\n"
+        "                     [--cache-mib N]\n",
+        msg.c_str());
     std::exit(2);
 }
 
@@ -133,13 +134,16 @@ config parse_args(int argc, char** argv)
             std::size_t start = 0;
             while (start <= list.size()) {
                 const auto comma = list.find(',', start);
-                std::string w = list.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-                std::transform(w.begin(), w.end(), w.begin(), [](unsigned char ch) { return std::toupper(ch); });
+                std::string w =
+                    list.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+                std::transform(
+                    w.begin(), w.end(), w.begin(), [](unsigned char ch) { return std::toupper(ch); });
                 if (w == "W3") {
                     c.only.insert("W3_NORMAL");
                     c.only.insert("W3_FULL");
                 }
-                else if (w == "W1" || w == "W2" || w == "W3_NORMAL" || w == "W3_FULL" || w == "W4" || w == "W5")
+                else if (w == "W1" || w == "W2" || w == "W3_NORMAL" || w == "W3_FULL" || w == "W4" ||
+                         w == "W5")
                     c.only.insert(w);
                 else if (!w.empty())
                     usage_error(fmt::format("unknown workload '{}' in --only", w));
@@ -333,12 +337,14 @@ dataset make_dataset(const config& c)
         }
         // Skewed towards a few busy guilds and a few busy members, as the bot's generator is.
         const double ug = unit(rng);
-        const auto g = std::min(c.guilds - 1, static_cast<std::size_t>(ug * ug * static_cast<double>(c.guilds)));
+        const auto g =
+            std::min(c.guilds - 1, static_cast<std::size_t>(ug * ug * static_cast<double>(c.guilds)));
         auto& roster = rosters[g];
         const std::int64_t guild = d.guild_ids[g];
         auto pick = [&] {
             const double u = unit(rng);
-            return roster[std::min(roster.size() - 1, static_cast<std::size_t>(u * u * static_cast<double>(roster.size())))];
+            return roster[std::min(roster.size() - 1,
+                                   static_cast<std::size_t>(u * u * static_cast<double>(roster.size())))];
         };
         const double r = unit(rng);
         if (r < 0.05) {
@@ -348,7 +354,13 @@ dataset make_dataset(const config& c)
             ++d.w5_joins;
         }
         else if (r < 0.75) {
-            add({bot_req::record_message, false, guild, pick(), 0, 0, 15 + static_cast<std::int64_t>(rng() % 11)});
+            add({bot_req::record_message,
+                 false,
+                 guild,
+                 pick(),
+                 0,
+                 0,
+                 15 + static_cast<std::int64_t>(rng() % 11)});
             ++d.w5_messages;
         }
         else {
@@ -360,7 +372,13 @@ dataset make_dataset(const config& c)
                 add({bot_req::load_rank, false, guild, user});
             else if (cmd < 0.60) {
                 if (rng() % 4 == 0)
-                    add({bot_req::record_game, rng() % 2 == 0, guild, user, 0, 0, 1 + static_cast<std::int64_t>(rng() % 6)});
+                    add({bot_req::record_game,
+                         rng() % 2 == 0,
+                         guild,
+                         user,
+                         0,
+                         0,
+                         1 + static_cast<std::int64_t>(rng() % 6)});
             }
             else if (cmd < 0.80) {
                 // /ask: the settings read only
@@ -370,12 +388,24 @@ dataset make_dataset(const config& c)
                 ++d.w5_warnings;
             }
             else if (cmd < 0.98) {
-                add({bot_req::add_tempban, false, guild, pick(), user, 0, 1'000 * (1 + static_cast<std::int64_t>(rng() % 3)),
+                add({bot_req::add_tempban,
+                     false,
+                     guild,
+                     pick(),
+                     user,
+                     0,
+                     1'000 * (1 + static_cast<std::int64_t>(rng() % 3)),
                      reason});
                 ++d.w5_bans;
             }
             else
-                add({bot_req::update_settings, false, guild, 0, 0, 0, 1 + static_cast<std::int64_t>(rng() % 3)});
+                add({bot_req::update_settings,
+                     false,
+                     guild,
+                     0,
+                     0,
+                     0,
+                     1 + static_cast<std::int64_t>(rng() % 3)});
         }
         d.events.push_back(e);
     }
@@ -394,11 +424,14 @@ constexpr const char* kv_insert = "INSERT INTO kv(id, guild, val) VALUES (?, ?, 
 constexpr const char* bot_load_settings =
     "SELECT prefix, xp_multiplier, ai_enabled, warn_limit FROM guild_settings WHERE guild_id = ?";
 constexpr const char* bot_multiplier = "SELECT xp_multiplier FROM guild_settings WHERE guild_id = ?";
-constexpr const char* bot_update_settings = "UPDATE guild_settings SET xp_multiplier = ?, updated_at = ? WHERE guild_id = ?";
-constexpr const char* bot_add_member = "INSERT INTO members (guild_id, user_id, joined_at) VALUES (?, ?, ?) "
-                                       "ON CONFLICT (guild_id, user_id) DO UPDATE SET joined_at = excluded.joined_at";
+constexpr const char* bot_update_settings =
+    "UPDATE guild_settings SET xp_multiplier = ?, updated_at = ? WHERE guild_id = ?";
+constexpr const char* bot_add_member =
+    "INSERT INTO members (guild_id, user_id, joined_at) VALUES (?, ?, ?) "
+    "ON CONFLICT (guild_id, user_id) DO UPDATE SET joined_at = excluded.joined_at";
 constexpr const char* bot_record_message =
-    "INSERT INTO members (guild_id, user_id, joined_at, messages, xp, last_message_id) VALUES (?, ?, ?, 1, ?, ?) "
+    "INSERT INTO members (guild_id, user_id, joined_at, messages, xp, last_message_id) VALUES (?, ?, ?, 1, "
+    "?, ?) "
     "ON CONFLICT (guild_id, user_id) DO UPDATE SET messages = messages + 1, xp = xp + excluded.xp, "
     "last_message_id = excluded.last_message_id";
 constexpr const char* bot_member = "SELECT messages, xp FROM members WHERE guild_id = ? AND user_id = ?";
@@ -406,12 +439,14 @@ constexpr const char* bot_rank = "SELECT count(*) FROM members WHERE guild_id = 
 constexpr const char* bot_add_warning =
     "INSERT INTO warnings (guild_id, user_id, moderator_id, reason, created_at) VALUES (?, ?, ?, ?, ?)";
 constexpr const char* bot_warning_count = "SELECT count(*) FROM warnings WHERE guild_id = ? AND user_id = ?";
-constexpr const char* bot_lift_one =
-    "UPDATE ban_log SET lifted_at = ? WHERE id = (SELECT ban_id FROM tempbans WHERE guild_id = ? AND user_id = ?)";
+constexpr const char* bot_lift_one = "UPDATE ban_log SET lifted_at = ? WHERE id = (SELECT ban_id FROM "
+                                     "tempbans WHERE guild_id = ? AND user_id = ?)";
 constexpr const char* bot_delete_ban = "DELETE FROM tempbans WHERE guild_id = ? AND user_id = ?";
-constexpr const char* bot_log_ban = "INSERT INTO ban_log (guild_id, user_id, moderator_id, reason, banned_at, expires_at) "
-                                    "VALUES (?, ?, ?, ?, ?, ?)";
-constexpr const char* bot_add_ban = "INSERT INTO tempbans (guild_id, user_id, ban_id, expires_at) VALUES (?, ?, ?, ?)";
+constexpr const char* bot_log_ban =
+    "INSERT INTO ban_log (guild_id, user_id, moderator_id, reason, banned_at, expires_at) "
+    "VALUES (?, ?, ?, ?, ?, ?)";
+constexpr const char* bot_add_ban =
+    "INSERT INTO tempbans (guild_id, user_id, ban_id, expires_at) VALUES (?, ?, ?, ?)";
 constexpr const char* bot_lift_expired =
     "UPDATE ban_log SET lifted_at = ? WHERE id IN (SELECT ban_id FROM tempbans WHERE expires_at <= ?)";
 constexpr const char* bot_delete_expired = "DELETE FROM tempbans WHERE expires_at <= ?";
@@ -477,18 +512,19 @@ struct w5_request
     {
         switch (r->kind) {
         case bot_req::load_settings: {
-            auto row = c.template query_one<std::tuple<std::string, std::int64_t, std::int64_t, std::int64_t>>(
-                bot_load_settings, r->guild);
+            auto row =
+                c.template query_one<std::tuple<std::string, std::int64_t, std::int64_t, std::int64_t>>(
+                    bot_load_settings, r->guild);
             return row ? std::get<3>(*row) : 0;
         }
         case bot_req::load_rank: {
-            auto me = c.template query_one<std::tuple<std::int64_t, std::int64_t>>(bot_member, r->guild, r->user);
+            auto me =
+                c.template query_one<std::tuple<std::int64_t, std::int64_t>>(bot_member, r->guild, r->user);
             if (!me)
                 return 0;
             return c.template query_one<std::int64_t>(bot_rank, r->guild, std::get<1>(*me)).value_or(0) + 1;
         }
-        case bot_req::add_member:
-            return c.execute(bot_add_member, r->guild, r->user, r->now);
+        case bot_req::add_member: return c.execute(bot_add_member, r->guild, r->user, r->now);
         case bot_req::record_message: {
             const auto mult = c.template query_one<std::int64_t>(bot_multiplier, r->guild).value_or(1);
             const std::int64_t xp = r->arg * mult;
@@ -496,7 +532,11 @@ struct w5_request
             return xp;
         }
         case bot_req::record_game:
-            return c.execute(bot_record_game, r->guild, r->user, std::int64_t{r->won}, r->arg,
+            return c.execute(bot_record_game,
+                             r->guild,
+                             r->user,
+                             std::int64_t{r->won},
+                             r->arg,
                              r->won ? std::optional<std::int64_t>(r->arg) : std::nullopt);
         case bot_req::add_warning:
             c.execute(bot_add_warning, r->guild, r->user, r->moderator, *r->reason, r->now);
@@ -509,8 +549,7 @@ struct w5_request
             c.execute(bot_add_ban, r->guild, r->user, id, r->now + r->arg);
             return id;
         }
-        case bot_req::update_settings:
-            return c.execute(bot_update_settings, r->arg, r->now, r->guild);
+        case bot_req::update_settings: return c.execute(bot_update_settings, r->arg, r->now, r->guild);
         case bot_req::lift_expired:
             c.execute(bot_lift_expired, r->now, r->now);
             return c.execute(bot_delete_expired, r->now) + 1;
@@ -528,29 +567,34 @@ struct w5_op
     w5_request step(std::size_t k) const { return {&e->steps[k]}; }
 };
 
-std::int64_t tally(const std::optional<std::string>& v) { return v ? 1 : 0; }
-std::int64_t tally(std::int64_t v) { return v; }
+std::int64_t tally(const std::optional<std::string>& v)
+{
+    return v ? 1 : 0;
+}
+std::int64_t tally(std::int64_t v)
+{
+    return v;
+}
 
 template <class T>
 struct is_tuple : std::false_type
-{
-};
+{};
 template <class... T>
 struct is_tuple<std::tuple<T...>> : std::true_type
-{
-};
+{};
 
 // ---------------------------------------------------------------------------------------------------------
 // RAW: the C API on one thread; each SQL text prepared once and reused (looked up by its address).
 
 [[noreturn]] void throw_sqlite(sqlite3* db, const char* what)
 {
-    throw std::runtime_error(fmt::format("{}: {} (extended code {})", what, sqlite3_errmsg(db),
-                                         sqlite3_extended_errcode(db)));
+    throw std::runtime_error(
+        fmt::format("{}: {} (extended code {})", what, sqlite3_errmsg(db), sqlite3_extended_errcode(db)));
 }
 
-constexpr const char* common_pragmas = "PRAGMA journal_mode=WAL; PRAGMA foreign_keys=ON; PRAGMA busy_timeout=5000; "
-                                       "PRAGMA journal_size_limit=67108864;";
+constexpr const char* common_pragmas =
+    "PRAGMA journal_mode=WAL; PRAGMA foreign_keys=ON; PRAGMA busy_timeout=5000; "
+    "PRAGMA journal_size_limit=67108864;";
 
 /// --cache-mib, the same for every system: PRAGMA cache_size in KiB (negative), or empty for the default.
 std::string cache_pragma_value;
@@ -676,11 +720,12 @@ private:
     static T row(sqlite3_stmt* s)
     {
         if constexpr (is_tuple<T>::value)
-            return [&]<std::size_t... I>(std::index_sequence<I...>) {
+            return [&]<std::size_t... I>(std::index_sequence<I...>)
+            {
                 return T{column<std::tuple_element_t<I, T>>(s, static_cast<int>(I))...};
-            }(std::make_index_sequence<std::tuple_size_v<T>>{});
-        else
-            return column<T>(s, 0);
+            }
+        (std::make_index_sequence<std::tuple_size_v<T>>{});
+        else return column<T>(s, 0);
     }
 
     sqlite3* db_ = nullptr;
@@ -773,11 +818,12 @@ private:
     static T row(SQLite::Statement& st)
     {
         if constexpr (is_tuple<T>::value)
-            return [&]<std::size_t... I>(std::index_sequence<I...>) {
+            return [&]<std::size_t... I>(std::index_sequence<I...>)
+            {
                 return T{column<std::tuple_element_t<I, T>>(st, static_cast<int>(I))...};
-            }(std::make_index_sequence<std::tuple_size_v<T>>{});
-        else
-            return column<T>(st, 0);
+            }
+        (std::make_index_sequence<std::tuple_size_v<T>>{});
+        else return column<T>(st, 0);
     }
 
     SQLite::Database& db_;
@@ -833,7 +879,8 @@ public:
                     work.reset();
                 });
             },
-            asio::use_awaitable, fn);
+            asio::use_awaitable,
+            fn);
     }
 
 private:
@@ -847,22 +894,40 @@ struct mutex_system
 {
     mutex_db* db;
     template <class Fn>
-    auto read(const Fn& fn) { return db->run(fn, false); }
+    auto read(const Fn& fn)
+    {
+        return db->run(fn, false);
+    }
     template <class Fn>
-    auto write(const Fn& fn) { return db->run(fn, false); } // one statement: its own autocommit transaction
+    auto write(const Fn& fn)
+    {
+        return db->run(fn, false);
+    } // one statement: its own autocommit transaction
     template <class Fn>
-    auto write_tx(const Fn& fn) { return db->run(fn, true); }
+    auto write_tx(const Fn& fn)
+    {
+        return db->run(fn, true);
+    }
 };
 
 struct actor_system
 {
     dbactor::database* db;
     template <class Fn>
-    auto read(const Fn& fn) { return db->async_read(fn, asio::use_awaitable); }
+    auto read(const Fn& fn)
+    {
+        return db->async_read(fn, asio::use_awaitable);
+    }
     template <class Fn>
-    auto write(const Fn& fn) { return db->async_write(fn, asio::use_awaitable); }
+    auto write(const Fn& fn)
+    {
+        return db->async_write(fn, asio::use_awaitable);
+    }
     template <class Fn>
-    auto write_tx(const Fn& fn) { return db->async_write(fn, asio::use_awaitable); }
+    auto write_tx(const Fn& fn)
+    {
+        return db->async_write(fn, asio::use_awaitable);
+    }
 };
 
 // ---------------------------------------------------------------------------------------------------------
@@ -902,7 +967,8 @@ double run_raw(raw_conn& c, run_state<Op>& st)
             ++st.requests;
         }
         if (st.record)
-            st.lat_ns[i] = std::chrono::duration_cast<std::chrono::nanoseconds>(clock_type::now() - t0).count();
+            st.lat_ns[i] =
+                std::chrono::duration_cast<std::chrono::nanoseconds>(clock_type::now() - t0).count();
         ++st.done;
     }
     return std::chrono::duration<double>(clock_type::now() - start).count();
@@ -926,7 +992,8 @@ asio::awaitable<void> task_loop(System* sys, run_state<Op>* st)
             ++st->requests;
         }
         if (st->record)
-            st->lat_ns[i] = std::chrono::duration_cast<std::chrono::nanoseconds>(clock_type::now() - t0).count();
+            st->lat_ns[i] =
+                std::chrono::duration_cast<std::chrono::nanoseconds>(clock_type::now() - t0).count();
         ++st->done;
     }
 }
@@ -1025,7 +1092,10 @@ double mean_us(const std::vector<std::int64_t>& v)
     return static_cast<double>(s / static_cast<long double>(v.size())) / 1000.0;
 }
 
-void fail(const std::string& msg) { throw std::runtime_error(msg); }
+void fail(const std::string& msg)
+{
+    throw std::runtime_error(msg);
+}
 
 void check_equal(const std::string& what, std::int64_t got, std::int64_t want)
 {
@@ -1090,23 +1160,36 @@ public:
         const std::int64_t now_ms = 1'717'200'000'000;
         for (std::size_t g = 0; g < data_.guild_ids.size(); ++g) {
             const std::int64_t guild = data_.guild_ids[g];
-            c.execute("INSERT INTO guild_settings (guild_id, prefix, xp_multiplier, ai_enabled, warn_limit, created_at, "
+            c.execute("INSERT INTO guild_settings (guild_id, prefix, xp_multiplier, ai_enabled, warn_limit, "
+                      "created_at, "
                       "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                      guild, prefixes[rng() % 5], std::int64_t{1} + static_cast<std::int64_t>(rng() % 3),
-                      rng() % 10 != 0, std::int64_t{3}, now_ms - 1'000'000'000, now_ms - 1'000'000);
+                      guild,
+                      prefixes[rng() % 5],
+                      std::int64_t{1} + static_cast<std::int64_t>(rng() % 3),
+                      rng() % 10 != 0,
+                      std::int64_t{3},
+                      now_ms - 1'000'000'000,
+                      now_ms - 1'000'000);
             for (auto user : data_.members[g]) {
                 const auto messages = static_cast<std::int64_t>(1 + rng() % 5'000);
                 c.execute("INSERT INTO members (guild_id, user_id, joined_at, messages, xp, last_message_id) "
                           "VALUES (?, ?, ?, ?, ?, ?)",
-                          guild, user, now_ms - static_cast<std::int64_t>(rng() % 1'000'000'000), messages,
-                          messages * 20, snowflake(rng, now_ms - 1'000'000));
+                          guild,
+                          user,
+                          now_ms - static_cast<std::int64_t>(rng() % 1'000'000'000),
+                          messages,
+                          messages * 20,
+                          snowflake(rng, now_ms - 1'000'000));
             }
         }
         const std::size_t members = data_.guild_ids.size() * cfg_.members_per_guild;
         for (std::size_t i = 0; i < members / 5; ++i) {
             const auto g = rng() % data_.guild_ids.size();
             const auto& m = data_.members[g];
-            c.execute(bot_add_warning, data_.guild_ids[g], m[rng() % m.size()], m[rng() % m.size()],
+            c.execute(bot_add_warning,
+                      data_.guild_ids[g],
+                      m[rng() % m.size()],
+                      m[rng() % m.size()],
                       data_.reasons[rng() % data_.reasons.size()],
                       now_ms - static_cast<std::int64_t>(rng() % 10'000'000'000));
         }
@@ -1116,8 +1199,13 @@ public:
             const std::int64_t guild = data_.guild_ids[g], user = m[rng() % m.size()];
             const std::int64_t expires = now_ms - 3'600'000 + static_cast<std::int64_t>(rng() % 7'200'000);
             c.execute(bot_delete_ban, guild, user);
-            c.execute(bot_log_ban, guild, user, m[rng() % m.size()], data_.reasons[rng() % data_.reasons.size()],
-                      now_ms - 3'600'000, expires);
+            c.execute(bot_log_ban,
+                      guild,
+                      user,
+                      m[rng() % m.size()],
+                      data_.reasons[rng() % data_.reasons.size()],
+                      now_ms - 3'600'000,
+                      expires);
             c.execute(bot_add_ban, guild, user, c.last_insert_rowid(), expires);
         }
     }
@@ -1128,8 +1216,10 @@ public:
     };
     static totals bot_totals(const fs::path& db)
     {
-        return {scalar(db, "SELECT count(*) FROM members"), scalar(db, "SELECT sum(messages) FROM members"),
-                scalar(db, "SELECT count(*) FROM warnings"), scalar(db, "SELECT count(*) FROM ban_log")};
+        return {scalar(db, "SELECT count(*) FROM members"),
+                scalar(db, "SELECT sum(messages) FROM members"),
+                scalar(db, "SELECT count(*) FROM warnings"),
+                scalar(db, "SELECT count(*) FROM ban_log")};
     }
 
     int run()
@@ -1137,16 +1227,24 @@ public:
         header();
         make_templates();
         std::vector<workload> wls{
-            {"W1", true, false},       {"W2", true, false}, {"W3_NORMAL", false, false},
-            {"W3_FULL", true, false},  {"W4", true, false}, {"W5", true, true},
+            {"W1", true, false},
+            {"W2", true, false},
+            {"W3_NORMAL", false, false},
+            {"W3_FULL", true, false},
+            {"W4", true, false},
+            {"W5", true, true},
         };
         for (int round = 1; round <= cfg_.rounds; ++round) {
             // Rotate the order of the systems from round to round, so that none always runs first (cold)
             // or last (after the others have warmed the OS page cache and the CPU frequency).
             std::array<system_id, 3> order = all_systems;
             std::rotate(order.begin(), order.begin() + (round - 1) % 3, order.end());
-            emit_comment(fmt::format("round {}/{}: order {} {} {}", round, cfg_.rounds, system_name(order[0]),
-                                     system_name(order[1]), system_name(order[2])));
+            emit_comment(fmt::format("round {}/{}: order {} {} {}",
+                                     round,
+                                     cfg_.rounds,
+                                     system_name(order[0]),
+                                     system_name(order[1]),
+                                     system_name(order[2])));
             for (const auto& w : wls) {
                 if (!cfg_.only.empty() && !cfg_.only.count(w.name))
                     continue;
@@ -1184,24 +1282,37 @@ private:
 
     void header()
     {
-        emit_comment(fmt::format("dbactor-bench: rows={} W1={} W2={} W3={} W4={} W5={} tasks={} rounds={}{}", cfg_.rows,
-                                 cfg_.w1, cfg_.w2, cfg_.w3, cfg_.w4, cfg_.w5, cfg_.tasks, cfg_.rounds,
+        emit_comment(fmt::format("dbactor-bench: rows={} W1={} W2={} W3={} W4={} W5={} tasks={} rounds={}{}",
+                                 cfg_.rows,
+                                 cfg_.w1,
+                                 cfg_.w2,
+                                 cfg_.w3,
+                                 cfg_.w4,
+                                 cfg_.w5,
+                                 cfg_.tasks,
+                                 cfg_.rounds,
                                  cfg_.quick ? " (quick)" : ""));
-        emit_comment(fmt::format("sqlite {}; MUTEX pool threads={}; DBACTOR readers={} max_batch={}; insert ids {}; "
-                                 "page cache {}; dir {}",
-                                 sqlite3_libversion(), cfg_.pool_threads, cfg_.readers,
-                                 cfg_.max_batch ? fmt::format("{}", *cfg_.max_batch) : "default",
-                                 cfg_.ascending_inserts ? "ascending" : "random",
-                                 cfg_.cache_mib ? fmt::format("{} MiB", cfg_.cache_mib) : "SQLite's default (2 MiB)",
-                                 work_.string()));
-        emit_comment(fmt::format("W5: the bot example's traffic on its schema: {} events, {} requests, {:.0f}% of them "
-                                 "writes; {} guilds",
-                                 data_.events.size(), data_.w5_requests,
-                                 100.0 * static_cast<double>(data_.w5_writes) /
-                                     static_cast<double>(std::max<std::int64_t>(data_.w5_requests, 1)),
-                                 cfg_.guilds));
-        emit_comment("synchronous=FULL except W3_NORMAL; ratio = system/raw of the same round: for throughput "
-                     "higher is better, for latency lower is better");
+        emit_comment(
+            fmt::format("sqlite {}; MUTEX pool threads={}; DBACTOR readers={} max_batch={}; insert ids {}; "
+                        "page cache {}; dir {}",
+                        sqlite3_libversion(),
+                        cfg_.pool_threads,
+                        cfg_.readers,
+                        cfg_.max_batch ? fmt::format("{}", *cfg_.max_batch) : "default",
+                        cfg_.ascending_inserts ? "ascending" : "random",
+                        cfg_.cache_mib ? fmt::format("{} MiB", cfg_.cache_mib) : "SQLite's default (2 MiB)",
+                        work_.string()));
+        emit_comment(fmt::format(
+            "W5: the bot example's traffic on its schema: {} events, {} requests, {:.0f}% of them "
+            "writes; {} guilds",
+            data_.events.size(),
+            data_.w5_requests,
+            100.0 * static_cast<double>(data_.w5_writes) /
+                static_cast<double>(std::max<std::int64_t>(data_.w5_requests, 1)),
+            cfg_.guilds));
+        emit_comment(
+            "synchronous=FULL except W3_NORMAL; ratio = system/raw of the same round: for throughput "
+            "higher is better, for latency lower is better");
     }
 
     static std::string format_value(const metric& m)
@@ -1226,7 +1337,9 @@ private:
             run_state<kv_get> st{&ops};
             st.record = true;
             execute(s, db, w.full_sync, st, 1);
-            check_equal(fmt::format("{} W1 rows found", system_name(s)), st.acc, static_cast<std::int64_t>(ops.size()));
+            check_equal(fmt::format("{} W1 rows found", system_name(s)),
+                        st.acc,
+                        static_cast<std::int64_t>(ops.size()));
             out = {{"mean_us", mean_us(st.lat_ns)},
                    {"p50_us", percentile_us(st.lat_ns, 0.50)},
                    {"p99_us", percentile_us(st.lat_ns, 0.99)}};
@@ -1237,7 +1350,9 @@ private:
                 ops.push_back({id});
             run_state<kv_get> st{&ops};
             const double secs = execute(s, db, w.full_sync, st, cfg_.tasks);
-            check_equal(fmt::format("{} W2 rows found", system_name(s)), st.acc, static_cast<std::int64_t>(ops.size()));
+            check_equal(fmt::format("{} W2 rows found", system_name(s)),
+                        st.acc,
+                        static_cast<std::int64_t>(ops.size()));
             out = {{"ops_per_s", static_cast<double>(ops.size()) / secs}};
         }
         else if (w.name == "W3_NORMAL" || w.name == "W3_FULL") {
@@ -1249,7 +1364,8 @@ private:
             const auto n = static_cast<std::int64_t>(ops.size());
             check_equal(fmt::format("{} {} rows inserted", system_name(s), w.name), st.acc, n);
             check_equal(fmt::format("{} {} rows in kv afterwards", system_name(s), w.name),
-                        scalar(db, "SELECT count(*) FROM kv"), static_cast<std::int64_t>(cfg_.rows) + n);
+                        scalar(db, "SELECT count(*) FROM kv"),
+                        static_cast<std::int64_t>(cfg_.rows) + n);
             out = {{"commits_per_s", static_cast<double>(n) / secs}};
         }
         else if (w.name == "W4") {
@@ -1260,7 +1376,8 @@ private:
             const auto n = static_cast<std::int64_t>(data_.w4_rows.size());
             check_equal(fmt::format("{} W4 rows inserted", system_name(s)), st.acc, n);
             check_equal(fmt::format("{} W4 rows in kv afterwards", system_name(s)),
-                        scalar(db, "SELECT count(*) FROM kv"), static_cast<std::int64_t>(cfg_.rows) + n);
+                        scalar(db, "SELECT count(*) FROM kv"),
+                        static_cast<std::int64_t>(cfg_.rows) + n);
             out = {{"rows_per_s", static_cast<double>(n) / secs}};
         }
         else if (w.name == "W5") {
@@ -1272,15 +1389,21 @@ private:
             st.tx = true;
             const double secs = execute(s, db, w.full_sync, st, cfg_.tasks);
             const std::string who = fmt::format("{} W5", system_name(s));
-            check_equal(who + " events completed", static_cast<std::int64_t>(st.done),
+            check_equal(who + " events completed",
+                        static_cast<std::int64_t>(st.done),
                         static_cast<std::int64_t>(ops.size()));
-            check_equal(who + " requests completed", static_cast<std::int64_t>(st.requests), data_.w5_requests);
+            check_equal(
+                who + " requests completed", static_cast<std::int64_t>(st.requests), data_.w5_requests);
             const totals after = bot_totals(db);
             check_equal(who + " members afterwards", after.members, w5_before_.members + data_.w5_joins);
-            check_equal(who + " messages counted afterwards", after.messages, w5_before_.messages + data_.w5_messages);
-            check_equal(who + " warnings afterwards", after.warnings, w5_before_.warnings + data_.w5_warnings);
+            check_equal(who + " messages counted afterwards",
+                        after.messages,
+                        w5_before_.messages + data_.w5_messages);
+            check_equal(
+                who + " warnings afterwards", after.warnings, w5_before_.warnings + data_.w5_warnings);
             check_equal(who + " bans logged afterwards", after.bans, w5_before_.bans + data_.w5_bans);
-            out = {{"events_per_s", static_cast<double>(ops.size()) / secs}, {"p99_us", percentile_us(st.lat_ns, 0.99)}};
+            out = {{"events_per_s", static_cast<double>(ops.size()) / secs},
+                   {"p99_us", percentile_us(st.lat_ns, 0.99)}};
         }
         remove_db(db);
         return out;
@@ -1317,10 +1440,15 @@ private:
             actor_system sys{&d};
             const double secs = run_async(sys, st, tasks);
             const auto x = d.stats();
-            actor_note_ = fmt::format("DBACTOR stats: write_batches={} write_batch_mean={:.1f} write_batch_max={} "
-                                      "read_batches={} read_batch_mean={:.1f} queue_depth_max={}",
-                                      x.write_batches, x.write_batch_mean, x.write_batch_max, x.read_batches,
-                                      x.read_batch_mean, x.queue_depth_max);
+            actor_note_ =
+                fmt::format("DBACTOR stats: write_batches={} write_batch_mean={:.1f} write_batch_max={} "
+                            "read_batches={} read_batch_mean={:.1f} queue_depth_max={}",
+                            x.write_batches,
+                            x.write_batch_mean,
+                            x.write_batch_max,
+                            x.read_batches,
+                            x.read_batch_mean,
+                            x.queue_depth_max);
             d.close();
             return secs;
         }
@@ -1344,8 +1472,13 @@ private:
             const double m = raw > 0 ? get(system_id::mutex, r.metric) / raw : 0;
             ratio_values_[{r.workload, r.label}].first.push_back(a);
             ratio_values_[{r.workload, r.label}].second.push_back(m);
-            emit(fmt::format("RATIO {} {} dbactor/raw=x{:.3f} mutex/raw=x{:.3f} {} round={}", r.workload, r.label, a, m,
-                             r.higher_is_better ? "higher_is_better" : "lower_is_better", round));
+            emit(fmt::format("RATIO {} {} dbactor/raw=x{:.3f} mutex/raw=x{:.3f} {} round={}",
+                             r.workload,
+                             r.label,
+                             a,
+                             m,
+                             r.higher_is_better ? "higher_is_better" : "lower_is_better",
+                             round));
         }
     }
 
@@ -1367,7 +1500,8 @@ private:
                 std::string line;
                 for (const auto& [key, vals] : values_)
                     if (std::get<0>(key) == wl && std::get<1>(key) == s)
-                        line += fmt::format(" {}={}", std::get<2>(key), format_value({std::get<2>(key), median(vals)}));
+                        line += fmt::format(
+                            " {}={}", std::get<2>(key), format_value({std::get<2>(key), median(vals)}));
                 if (!line.empty())
                     emit(fmt::format("MEDIAN {} {}{}", system_name(s), wl, line));
             }
@@ -1375,8 +1509,11 @@ private:
             auto it = ratio_values_.find({r.workload, r.label});
             if (it == ratio_values_.end())
                 continue;
-            emit(fmt::format("MEDIAN {} {} dbactor/raw=x{:.3f} mutex/raw=x{:.3f} {}", r.workload, r.label,
-                             median(it->second.first), median(it->second.second),
+            emit(fmt::format("MEDIAN {} {} dbactor/raw=x{:.3f} mutex/raw=x{:.3f} {}",
+                             r.workload,
+                             r.label,
+                             median(it->second.first),
+                             median(it->second.second),
                              r.higher_is_better ? "higher_is_better" : "lower_is_better"));
         }
     }
@@ -1386,17 +1523,17 @@ private:
     {
         const std::string num = R"([0-9]+(\.[0-9]+)?)";
         const std::string sys = "(RAW|MUTEX|DBACTOR)";
-        const std::string body = "(W1 mean_us=" + num + " p50_us=" + num + " p99_us=" + num + "|W2 ops_per_s=" + num +
-                                 "|W3_(NORMAL|FULL) commits_per_s=" + num + "|W4 rows_per_s=" + num +
-                                 "|W5 events_per_s=" + num + " p99_us=" + num + ")";
+        const std::string body = "(W1 mean_us=" + num + " p50_us=" + num + " p99_us=" + num +
+                                 "|W2 ops_per_s=" + num + "|W3_(NORMAL|FULL) commits_per_s=" + num +
+                                 "|W4 rows_per_s=" + num + "|W5 events_per_s=" + num + " p99_us=" + num + ")";
         const std::string ratio = "W1 p50|W1 p99|W2 ops_per_s|W3_NORMAL commits_per_s|W3_FULL commits_per_s|"
                                   "W4 rows_per_s|W5 events_per_s|W5 p99";
         const std::regex result_re("^" + sys + " " + body + "$");
         const std::regex median_re("^MEDIAN " + sys + " " + body + "$");
         const std::regex ratio_re("^RATIO (" + ratio + ") dbactor/raw=x" + num + " mutex/raw=x" + num +
                                   " (higher|lower)_is_better round=[0-9]+$");
-        const std::regex median_ratio_re("^MEDIAN (" + ratio + ") dbactor/raw=x" + num + " mutex/raw=x" + num +
-                                         " (higher|lower)_is_better$");
+        const std::regex median_ratio_re("^MEDIAN (" + ratio + ") dbactor/raw=x" + num + " mutex/raw=x" +
+                                         num + " (higher|lower)_is_better$");
         int bad = 0;
         std::size_t results = 0;
         for (const auto& l : lines_) {
@@ -1408,14 +1545,17 @@ private:
                 ++bad;
             }
             // A zero figure means something did not run (a ratio of 0 or a rate of 0).
-            if (l.find("=0 ") != std::string::npos || l.ends_with("=0") || l.find("=x0.000") != std::string::npos) {
+            if (l.find("=0 ") != std::string::npos || l.ends_with("=0") ||
+                l.find("=x0.000") != std::string::npos) {
                 std::fprintf(stderr, "dbactor-bench: FAILED: zero figure: %s\n", l.c_str());
                 ++bad;
             }
         }
         const std::size_t workloads = cfg_.only.empty() ? 6 : cfg_.only.size();
         if (results != workloads * 3 * static_cast<std::size_t>(cfg_.rounds)) {
-            std::fprintf(stderr, "dbactor-bench: FAILED: %zu result lines, expected %zu\n", results,
+            std::fprintf(stderr,
+                         "dbactor-bench: FAILED: %zu result lines, expected %zu\n",
+                         results,
                          workloads * 3 * static_cast<std::size_t>(cfg_.rounds));
             ++bad;
         }
@@ -1443,7 +1583,8 @@ private:
     std::string actor_note_; ///< the actor's own counters for the last DBACTOR run, printed as a comment
     std::vector<std::string> lines_;
     std::map<std::tuple<std::string, system_id, std::string>, std::vector<double>> values_;
-    std::map<std::pair<std::string, std::string>, std::pair<std::vector<double>, std::vector<double>>> ratio_values_;
+    std::map<std::pair<std::string, std::string>, std::pair<std::vector<double>, std::vector<double>>>
+        ratio_values_;
 };
 
 /// A unique directory under --dir, removed at exit.

@@ -11,10 +11,12 @@ CLI::App* setup_backup(CLI::App& app, backup_options& o)
 {
     auto* sub = app.add_subcommand(
         "backup",
-        "Copy the database online into the new file TO (SQLite backup API, in steps, one consistent snapshot; a "
+        "Copy the database online into the new file TO (SQLite backup API, in steps, one consistent "
+        "snapshot; a "
         "running service keeps writing), then quick_check the copy. Shows a progress bar on a terminal.");
     sub->add_option("TO", o.to, "The backup file to create (must not exist)")->required();
-    sub->add_option("--pages-per-step", o.pages_per_step, "Pages copied per step")->check(CLI::PositiveNumber);
+    sub->add_option("--pages-per-step", o.pages_per_step, "Pages copied per step")
+        ->check(CLI::PositiveNumber);
     return sub;
 }
 

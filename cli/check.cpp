@@ -15,7 +15,8 @@ CLI::App* setup_check(CLI::App& app, check_options& o)
         "(pending 3, modified 4, ahead 5). Opens the database read-only and never changes it; safe next to a "
         "running service.");
     auto* q = sub->add_flag("--quick", o.quick, "PRAGMA quick_check (the default)");
-    sub->add_flag("--full", o.full, "PRAGMA integrity_check (slower, also checks indexes against tables)")->excludes(q);
+    sub->add_flag("--full", o.full, "PRAGMA integrity_check (slower, also checks indexes against tables)")
+        ->excludes(q);
     return sub;
 }
 
@@ -61,7 +62,8 @@ void evaluate(dbactor::options opts, evaluation& ev)
             using dbactor::errc;
             if (e.value() == errc::integrity_check_failed || e.value() == errc::not_a_database)
                 ev.integrity = "failed";
-            if (e.value() == errc::integrity_check_failed && opts.integrity_check != dbactor::check_level::none)
+            if (e.value() == errc::integrity_check_failed &&
+                opts.integrity_check != dbactor::check_level::none)
                 opts.integrity_check = dbactor::check_level::none; // go on to application_id, migrations, FKs
             else if (e.value() == errc::wrong_application && opts.application_id)
                 opts.application_id.reset();
@@ -96,12 +98,13 @@ int run_check(const check_options& o)
     evaluate(opts, ev);
 
     if (ev.foreign_key_violations > 0)
-        ev.findings.push_back({exit_code::foreign_keys,
-                               errc_name(dbactor::errc::foreign_key_violation),
-                               fmt::format("{} row(s) of '{}' refer to missing parent rows; `PRAGMA foreign_key_check` "
-                                           "lists them. Delete or re-point them in a migration.",
-                                           ev.foreign_key_violations,
-                                           g.db)});
+        ev.findings.push_back(
+            {exit_code::foreign_keys,
+             errc_name(dbactor::errc::foreign_key_violation),
+             fmt::format("{} row(s) of '{}' refer to missing parent rows; `PRAGMA foreign_key_check` "
+                         "lists them. Delete or re-point them in a migration.",
+                         ev.foreign_key_violations,
+                         g.db)});
     nlohmann::json migrations = nlohmann::json::array();
     if (set && ev.migrations_read) {
         for (const auto& m : ev.migrations) {
@@ -114,18 +117,20 @@ int run_check(const check_options& o)
                      "pending",
                      fmt::format("{} is not applied yet; `dbtool migrate` applies it.", file)});
             else if (m.status == st::modified)
-                ev.findings.push_back({exit_code::modified,
-                                       errc_name(dbactor::errc::migration_modified),
-                                       fmt::format("{} was changed after it was applied; restore it and put the "
-                                                   "change in a new migration.",
-                                                   file)});
+                ev.findings.push_back(
+                    {exit_code::modified,
+                     errc_name(dbactor::errc::migration_modified),
+                     fmt::format("{} was changed after it was applied; restore it and put the "
+                                 "change in a new migration.",
+                                 file)});
             else if (m.status == st::unknown)
-                ev.findings.push_back({exit_code::ahead,
-                                       errc_name(dbactor::errc::database_ahead),
-                                       fmt::format("{} is applied but not in {}: the database is ahead of these "
-                                                   "migrations; use the newer build's migrations.",
-                                                   file,
-                                                   g.migrations)});
+                ev.findings.push_back(
+                    {exit_code::ahead,
+                     errc_name(dbactor::errc::database_ahead),
+                     fmt::format("{} is applied but not in {}: the database is ahead of these "
+                                 "migrations; use the newer build's migrations.",
+                                 file,
+                                 g.migrations)});
         }
     }
     std::vector<int> codes;
@@ -133,16 +138,17 @@ int run_check(const check_options& o)
         codes.push_back(f.code);
     const int code = most_severe(codes);
     if (g.json) {
-        nlohmann::json j = {{"command", "check"},
-                            {"path", g.db},
-                            {"level", o.full ? "full" : "quick"},
-                            {"integrity", ev.integrity},
-                            {"foreign_key_violations",
-                             ev.foreign_keys_checked ? nlohmann::json(ev.foreign_key_violations) : nlohmann::json()},
-                            {"version", ev.version},
-                            {"migrations_checked", set.has_value() && ev.migrations_read},
-                            {"findings", to_json(ev.findings)},
-                            {"exit_code", code}};
+        nlohmann::json j = {
+            {"command", "check"},
+            {"path", g.db},
+            {"level", o.full ? "full" : "quick"},
+            {"integrity", ev.integrity},
+            {"foreign_key_violations",
+             ev.foreign_keys_checked ? nlohmann::json(ev.foreign_key_violations) : nlohmann::json()},
+            {"version", ev.version},
+            {"migrations_checked", set.has_value() && ev.migrations_read},
+            {"findings", to_json(ev.findings)},
+            {"exit_code", code}};
         if (set && ev.migrations_read)
             j["migrations"] = migrations;
         print_json(j);
@@ -154,12 +160,11 @@ int run_check(const check_options& o)
             std::cout << fmt::format("{}: ok (integrity {}, no foreign-key violations{}).\n",
                                      g.db,
                                      ev.integrity,
-                                     set ? ", migrations up to date" : "; pass --migrations to check migrations");
+                                     set ? ", migrations up to date"
+                                         : "; pass --migrations to check migrations");
         else if (ev.findings.size() > 1)
-            std::cout << fmt::format("{}: {} findings; exit code {} (the most severe).\n",
-                                     g.db,
-                                     ev.findings.size(),
-                                     code);
+            std::cout << fmt::format(
+                "{}: {} findings; exit code {} (the most severe).\n", g.db, ev.findings.size(), code);
     }
     return code;
 }

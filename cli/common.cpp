@@ -85,14 +85,16 @@ failure sqlite_failure(int extended_code, std::string_view sqlite_text, const gl
     const auto e = dbactor::detail::errc_for_sqlite(extended_code, dbactor::errc::open_failed);
     std::string advice;
     if (e == dbactor::errc::busy)
-        advice = fmt::format("Another connection held the lock longer than --busy-timeout ({} ms); retry when it "
-                             "is done, or raise --busy-timeout.",
-                             g.busy_timeout_ms);
+        advice =
+            fmt::format("Another connection held the lock longer than --busy-timeout ({} ms); retry when it "
+                        "is done, or raise --busy-timeout.",
+                        g.busy_timeout_ms);
     else if (e == dbactor::errc::integrity_check_failed)
-        advice = fmt::format("The database is damaged: `dbtool --db {} check --full` shows where; restore it from "
-                             "a backup, or salvage it with `sqlite3 {} .recover`.",
-                             g.db,
-                             g.db);
+        advice =
+            fmt::format("The database is damaged: `dbtool --db {} check --full` shows where; restore it from "
+                        "a backup, or salvage it with `sqlite3 {} .recover`.",
+                        g.db,
+                        g.db);
     else if (e == dbactor::errc::not_a_database)
         advice = "The file is not a SQLite database (or is encrypted); check --db.";
     else
@@ -100,15 +102,25 @@ failure sqlite_failure(int extended_code, std::string_view sqlite_text, const gl
     const bool mapped = e != dbactor::errc::open_failed;
     return {mapped ? exit_code_for(e) : internal,
             mapped ? errc_name(e) : "sqlite_error",
-            fmt::format("SQLite failed on '{}': {} (SQLite code {}). {}", g.db, sqlite_text, extended_code, advice)};
+            fmt::format(
+                "SQLite failed on '{}': {} (SQLite code {}). {}", g.db, sqlite_text, extended_code, advice)};
 }
 
 int most_severe(const std::vector<int>& codes) noexcept
 {
     // DESIGN.md's order (8, 10, 6, 4, 5, 9, 7, 3), with an interruption first and an internal or I/O error
     // (which may have cut the other checks short) right after corruption.
-    static constexpr int order[] = {interrupted, corrupt, internal, wrong_application, failed, modified, ahead,
-                                    foreign_keys, busy, pending, usage};
+    static constexpr int order[] = {interrupted,
+                                    corrupt,
+                                    internal,
+                                    wrong_application,
+                                    failed,
+                                    modified,
+                                    ahead,
+                                    foreign_keys,
+                                    busy,
+                                    pending,
+                                    usage};
     for (int c : order)
         for (int x : codes)
             if (x == c)
@@ -179,8 +191,9 @@ std::atomic<bool> g_output_started{false};
 // Written by the signal handler, which may only call write() and _exit(): prepared beforehand.
 std::string g_interrupt_stdout;
 std::atomic<bool> g_interrupt_ready{false};
-constexpr char interrupt_stderr[] = "dbtool: interrupted (SIGINT) before the command finished; nothing was half "
-                                    "done (SQLite rolls back a transaction in progress). Run the command again.\n";
+constexpr char interrupt_stderr[] =
+    "dbtool: interrupted (SIGINT) before the command finished; nothing was half "
+    "done (SQLite rolls back a transaction in progress). Run the command again.\n";
 
 void write_all(int fd, const char* p, std::size_t n) noexcept
 {
@@ -215,8 +228,9 @@ void print_json(const nlohmann::json& j) noexcept
     }
     catch (...) {
         // Only allocation can fail here; still leave exactly one document.
-        static constexpr char fallback[] = "{\"error\": {\"kind\": \"internal\", \"message\": \"dbtool could not "
-                                           "format its output.\"}, \"exit_code\": 1}\n";
+        static constexpr char fallback[] =
+            "{\"error\": {\"kind\": \"internal\", \"message\": \"dbtool could not "
+            "format its output.\"}, \"exit_code\": 1}\n";
         std::cout.clear();
         write_all(STDOUT_FILENO, fallback, sizeof fallback - 1);
     }
@@ -232,8 +246,9 @@ void prepare_interrupt_output(const global_options& g, std::string_view command)
         {"path", g.db},
         {"error",
          {{"kind", "interrupted"},
-          {"message", "Interrupted (SIGINT) before the command finished; nothing was half done (SQLite rolls back a "
-                      "transaction in progress). Run the command again."}}},
+          {"message",
+           "Interrupted (SIGINT) before the command finished; nothing was half done (SQLite rolls back a "
+           "transaction in progress). Run the command again."}}},
         {"exit_code", interrupted}};
     g_interrupt_stdout = j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
     g_interrupt_ready.store(true);
@@ -243,7 +258,8 @@ void install_sigint_handler()
 {
     struct sigaction sa = {};
     sa.sa_handler = on_sigint;
-    sa.sa_flags = SA_RESTART; // a write of the JSON document to a full pipe resumes instead of failing (EINTR)
+    sa.sa_flags =
+        SA_RESTART; // a write of the JSON document to a full pipe resumes instead of failing (EINTR)
     sigemptyset(&sa.sa_mask);
     ::sigaction(SIGINT, &sa, nullptr);
 }
@@ -275,10 +291,11 @@ extern "C" int interruptible_busy(void* p, int count)
         s->since = now;
         if (!s->announced) {
             s->announced = true;
-            std::cerr << fmt::format("dbtool: '{}' is locked by another connection; waiting up to {} ms for it "
-                                     "(Ctrl-C stops).\n",
-                                     s->path,
-                                     s->timeout.count())
+            std::cerr << fmt::format(
+                             "dbtool: '{}' is locked by another connection; waiting up to {} ms for it "
+                             "(Ctrl-C stops).\n",
+                             s->path,
+                             s->timeout.count())
                       << std::flush;
         }
     }

@@ -8,8 +8,8 @@
 
 #include <memory>
 #include <optional>
-#include <string_view>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace dbtool {
@@ -75,7 +75,6 @@ failure sqlite_failure(int extended_code, std::string_view sqlite_text, const gl
 /// The most severe of several codes: 130, 8, 10, 6, 4, 5, 9, 7, 3, 1, 2, then 0.
 int most_severe(const std::vector<int>& codes) noexcept;
 
-
 /// Options for booting the database of `g` (`--db`), quiet below warnings. Errors: usage when --db is empty.
 dbactor::options base_options(const global_options& g);
 
@@ -95,8 +94,8 @@ void print_json(const nlohmann::json& j) noexcept;
 void install_sigint_handler();
 void set_interruptible(bool on) noexcept;
 bool was_interrupted() noexcept;
-/// Prepares what an immediate exit on SIGINT prints (one JSON document with --json), so that the signal handler
-/// only has to write it.
+/// Prepares what an immediate exit on SIGINT prints (one JSON document with --json), so that the signal
+/// handler only has to write it.
 void prepare_interrupt_output(const global_options& g, std::string_view command);
 
 /// While alive, lock waits on `db` (inside the request that creates it) are interruptible: a busy handler

@@ -67,8 +67,9 @@ int main(int argc, char** argv)
     using namespace dbtool;
     install_sigint_handler();
 
-    CLI::App app{"dbtool: inspect, migrate, check and back up a dbactor SQLite database, also while the service "
-                 "runs (WAL + busy_timeout)."};
+    CLI::App app{
+        "dbtool: inspect, migrate, check and back up a dbactor SQLite database, also while the service "
+        "runs (WAL + busy_timeout)."};
     app.footer(exit_codes_help);
     app.require_subcommand(1);
     app.fallthrough(); // global options may also follow the command
@@ -76,9 +77,11 @@ int main(int argc, char** argv)
     global_options g;
     app.add_option("--db", g.db, "The database file");
     app.add_option("--migrations", g.migrations, "The directory of NNNN_name.sql migration files");
-    app.add_option("--busy-timeout", g.busy_timeout_ms, "How long to wait for another connection's lock, in ms")
+    app.add_option(
+           "--busy-timeout", g.busy_timeout_ms, "How long to wait for another connection's lock, in ms")
         ->capture_default_str();
-    app.add_option("--application-id", g.application_id,
+    app.add_option("--application-id",
+                   g.application_id,
                    "Refuse a database whose PRAGMA application_id differs (exit 10); a new database gets it");
     app.add_flag("--json", g.json, "Print exactly one JSON document on stdout (errors also go to stderr)");
 
@@ -108,19 +111,21 @@ int main(int argc, char** argv)
     catch (const CLI::ParseError& e) {
         if (e.get_exit_code() != 0 && app.get_subcommands().empty() && !app.remaining().empty()) {
             // CLI11 says only "A subcommand is required" for `dbtool frobnicate`.
-            return fail(json,
-                        exit_code::usage,
-                        "usage",
-                        fmt::format("'{}' is not a dbtool command: use one of migrate, check, status, new, backup, "
-                                    "optimize (see `dbtool --help`).",
-                                    app.remaining().front()));
+            return fail(
+                json,
+                exit_code::usage,
+                "usage",
+                fmt::format("'{}' is not a dbtool command: use one of migrate, check, status, new, backup, "
+                            "optimize (see `dbtool --help`).",
+                            app.remaining().front()));
         }
         if (!json) {
             const int code = app.exit(e);
             return code == 0 ? exit_code::ok : exit_code::usage;
         }
         if (e.get_exit_code() == 0) {
-            print_json({{"command", "help"}, {"help", app.help("", CLI::AppFormatMode::All)}, {"exit_code", 0}});
+            print_json(
+                {{"command", "help"}, {"help", app.help("", CLI::AppFormatMode::All)}, {"exit_code", 0}});
             return exit_code::ok;
         }
         return fail(true,
@@ -161,16 +166,18 @@ int main(int argc, char** argv)
         return fail(g.json, f.code, f.kind, f.message, command, g.db);
     }
     catch (const std::filesystem::filesystem_error& e) {
-        return fail(g.json,
-                    exit_code::internal,
-                    "io_error",
-                    fmt::format("A file operation failed: {}. Check the path and its permissions, then retry.",
-                                e.what()),
-                    command,
-                    g.db);
+        return fail(
+            g.json,
+            exit_code::internal,
+            "io_error",
+            fmt::format("A file operation failed: {}. Check the path and its permissions, then retry.",
+                        e.what()),
+            command,
+            g.db);
     }
     catch (const std::exception& e) {
-        return fail(g.json, exit_code::internal, "internal", e.what(), command, g.db); // own messages are sentences
+        return fail(
+            g.json, exit_code::internal, "internal", e.what(), command, g.db); // own messages are sentences
     }
     catch (...) {
         return fail(g.json,

@@ -13,7 +13,8 @@ CLI::App* setup_migrate(CLI::App& app, migrate_options& o)
 {
     auto* sub = app.add_subcommand(
         "migrate",
-        "Apply pending migrations of --migrations DIR (each in its own transaction), or with --to V revert to "
+        "Apply pending migrations of --migrations DIR (each in its own transaction), or with --to V revert "
+        "to "
         "version V using NNNN_name.down.sql files. Creates the database when it does not exist. Then checks "
         "foreign keys (exit 9 when violations remain).");
     sub->add_option_function<std::int64_t>(
@@ -47,12 +48,13 @@ nlohmann::json steps_json(const std::vector<dbactor::admin::migration_step>& ste
 std::vector<finding> failure_findings(const dbactor::error& e)
 {
     if (e.value() == dbactor::errc::foreign_key_violation)
-        return {{exit_code::failed, errc_name(dbactor::errc::migration_failed), e.what()},
-                {exit_code::foreign_keys,
-                 errc_name(dbactor::errc::foreign_key_violation),
-                 "The rolled-back migration would have left the foreign-key violations named in the "
-                 "migration_failed finding; the database does not have them, since nothing of that migration was "
-                 "kept. Fix the migration so that every reference stays valid."}};
+        return {
+            {exit_code::failed, errc_name(dbactor::errc::migration_failed), e.what()},
+            {exit_code::foreign_keys,
+             errc_name(dbactor::errc::foreign_key_violation),
+             "The rolled-back migration would have left the foreign-key violations named in the "
+             "migration_failed finding; the database does not have them, since nothing of that migration was "
+             "kept. Fix the migration so that every reference stays valid."}};
     return {{exit_code_for(e.value()), errc_name(e.value()), e.what()}};
 }
 
@@ -65,11 +67,12 @@ int run_migrate(const migrate_options& o)
     if (!set)
         throw usage_error("migrate needs --migrations DIR: the directory of NNNN_name.sql files.");
     if (o.to_given && (o.to < 0 || o.to > set->latest_version()))
-        throw usage_error(fmt::format("--to {} is not a version of '{}': choose one from 0 (no migrations) to {} "
-                                      "(the newest file there), or leave --to out to migrate to the newest.",
-                                      o.to,
-                                      g.migrations,
-                                      set->latest_version()));
+        throw usage_error(
+            fmt::format("--to {} is not a version of '{}': choose one from 0 (no migrations) to {} "
+                        "(the newest file there), or leave --to out to migrate to the newest.",
+                        o.to,
+                        g.migrations,
+                        set->latest_version()));
     const std::int64_t target = o.to_given ? o.to : -1;
     auto opts = base_options(g);
     opts.migrations = *set;
@@ -92,7 +95,8 @@ int run_migrate(const migrate_options& o)
             opts.read_only = true;
             auto db = dbactor::database::open(opts);
             version = db.boot_report().schema_version;
-            steps = db.call([&](dbactor::connection& c) { return dbactor::admin::plan_migration(c, *set, target); });
+            steps = db.call(
+                [&](dbactor::connection& c) { return dbactor::admin::plan_migration(c, *set, target); });
         }
     }
     else {
@@ -107,11 +111,12 @@ int run_migrate(const migrate_options& o)
         }
         catch (const dbactor::error& e) {
             if (was_interrupted() && e.value() == dbactor::errc::busy)
-                findings.push_back({exit_code::interrupted,
-                                    "interrupted",
-                                    fmt::format("Interrupted (SIGINT) while waiting for the write lock on '{}'; the "
-                                                "migrations listed as applied stay applied, nothing else changed.",
-                                                g.db)});
+                findings.push_back(
+                    {exit_code::interrupted,
+                     "interrupted",
+                     fmt::format("Interrupted (SIGINT) while waiting for the write lock on '{}'; the "
+                                 "migrations listed as applied stay applied, nothing else changed.",
+                                 g.db)});
             else
                 findings = failure_findings(e);
         }
@@ -120,7 +125,8 @@ int run_migrate(const migrate_options& o)
         }
         set_interruptible(false);
         try {
-            version = db.read([](dbactor::connection& c) { return *c.query_one<std::int64_t>("PRAGMA user_version"); });
+            version = db.read(
+                [](dbactor::connection& c) { return *c.query_one<std::int64_t>("PRAGMA user_version"); });
             if (!was_interrupted())
                 fk = db.call([](dbactor::connection& c) { return dbactor::admin::foreign_key_check(c); });
         }
@@ -137,22 +143,24 @@ int run_migrate(const migrate_options& o)
             findings.push_back({exit_code_for(e.value()), errc_name(e.value()), e.what()});
         }
         if (fk && fk->violations > 0)
-            findings.push_back({exit_code::foreign_keys,
-                                errc_name(dbactor::errc::foreign_key_violation),
-                                fmt::format("After migrating, {} row(s) of '{}' refer to missing parent rows, e.g. "
-                                            "{}. Fix the data (delete or re-point those rows) in a new migration, "
-                                            "then run `dbtool migrate` again.",
-                                            fk->violations,
-                                            g.db,
-                                            fmt::join(fk->first, "; "))});
+            findings.push_back(
+                {exit_code::foreign_keys,
+                 errc_name(dbactor::errc::foreign_key_violation),
+                 fmt::format("After migrating, {} row(s) of '{}' refer to missing parent rows, e.g. "
+                             "{}. Fix the data (delete or re-point those rows) in a new migration, "
+                             "then run `dbtool migrate` again.",
+                             fk->violations,
+                             g.db,
+                             fmt::join(fk->first, "; "))});
     }
     if (was_interrupted() && findings.empty())
-        findings.push_back({exit_code::interrupted,
-                            "interrupted",
-                            fmt::format("Interrupted (SIGINT) between migrations; the migrations listed as applied "
-                                        "stay applied, '{}' is at version {}.",
-                                        g.db,
-                                        version)});
+        findings.push_back(
+            {exit_code::interrupted,
+             "interrupted",
+             fmt::format("Interrupted (SIGINT) between migrations; the migrations listed as applied "
+                         "stay applied, '{}' is at version {}.",
+                         g.db,
+                         version)});
     std::vector<int> codes;
     for (const auto& f : findings)
         codes.push_back(f.code);
@@ -181,7 +189,7 @@ int run_migrate(const migrate_options& o)
         if (steps.empty() && findings.empty())
             std::cout << fmt::format("{}: up to date at version {}.\n", g.db, version);
         for (const auto& s : steps) {
-            const char* verb = o.dry_run ? (s.up ? "would apply" : "would revert")
+            const char* verb = o.dry_run  ? (s.up ? "would apply" : "would revert")
                                : s.failed ? (s.up ? "failed to apply" : "failed to revert")
                                : s.done   ? (s.up ? "applied" : "reverted")
                                           : "skipped";

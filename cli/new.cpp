@@ -11,9 +11,10 @@ namespace dbtool {
 
 CLI::App* setup_new(CLI::App& app, new_options& o)
 {
-    auto* sub = app.add_subcommand("new",
-                                   "Write the next migration file NNNN_NAME.sql into --migrations DIR (default "
-                                   "./migrations). Does not open the database.");
+    auto* sub =
+        app.add_subcommand("new",
+                           "Write the next migration file NNNN_NAME.sql into --migrations DIR (default "
+                           "./migrations). Does not open the database.");
     sub->add_option("NAME", o.name, "What the migration does, e.g. add_bans (letters, digits, '_' or '-')")
         ->required();
     return sub;
@@ -24,25 +25,28 @@ int run_new(const new_options& o)
     const auto& g = *o.global;
     static const std::regex valid(R"([A-Za-z0-9][A-Za-z0-9_\-]*)");
     if (!std::regex_match(o.name, valid))
-        throw usage_error(fmt::format("'{}' is not a migration name: use letters, digits, '_' or '-'.", o.name));
+        throw usage_error(
+            fmt::format("'{}' is not a migration name: use letters, digits, '_' or '-'.", o.name));
     const std::filesystem::path dir = g.migrations.empty() ? "migrations" : g.migrations;
     std::error_code ec;
     std::filesystem::create_directories(dir, ec);
     if (ec)
-        throw std::runtime_error(fmt::format("Cannot create the migrations directory '{}': {}. Check the "
-                                             "permissions of its parent directory, or pass another --migrations.",
-                                             dir.string(),
-                                             ec.message()));
+        throw std::runtime_error(
+            fmt::format("Cannot create the migrations directory '{}': {}. Check the "
+                        "permissions of its parent directory, or pass another --migrations.",
+                        dir.string(),
+                        ec.message()));
     const auto set = dbactor::migration_set::from_directory(dir); // refuses an invalid directory (exit 4)
     const auto version = set.latest_version() + 1;
     const auto path = dir / fmt::format("{:04}_{}.sql", version, o.name);
     {
         std::ofstream out(path, std::ios::binary);
-        out << fmt::format("-- {}: describe what this migration does and why.\n"
-                           "-- One concern per file. Never edit this file after it was applied anywhere.\n"
-                           "-- Directives (optional, in these leading comments): -- dbactor: no-transaction\n"
-                           "--                                                   -- dbactor: foreign-keys=off\n\n",
-                           o.name);
+        out << fmt::format(
+            "-- {}: describe what this migration does and why.\n"
+            "-- One concern per file. Never edit this file after it was applied anywhere.\n"
+            "-- Directives (optional, in these leading comments): -- dbactor: no-transaction\n"
+            "--                                                   -- dbactor: foreign-keys=off\n\n",
+            o.name);
         out.close(); // flushes: a full disk shows here, not in the destructor
         if (!out) {
             std::error_code ignored;

@@ -9,9 +9,10 @@ namespace dbtool {
 
 CLI::App* setup_optimize(CLI::App& app, optimize_options& o)
 {
-    auto* sub = app.add_subcommand("optimize",
-                                   "Run PRAGMA optimize and wal_checkpoint(TRUNCATE); with --vacuum also VACUUM "
-                                   "(rewrites the whole file; blocks writers while it runs).");
+    auto* sub =
+        app.add_subcommand("optimize",
+                           "Run PRAGMA optimize and wal_checkpoint(TRUNCATE); with --vacuum also VACUUM "
+                           "(rewrites the whole file; blocks writers while it runs).");
     sub->add_flag("--vacuum", o.vacuum, "Also VACUUM, returning free pages to the file system");
     return sub;
 }
@@ -29,7 +30,8 @@ int run_optimize(const optimize_options& o)
         c.exec("PRAGMA optimize");
         if (o.vacuum)
             c.exec("VACUUM");
-        return *c.query_one<std::tuple<std::int64_t, std::int64_t, std::int64_t>>("PRAGMA wal_checkpoint(TRUNCATE)");
+        return *c.query_one<std::tuple<std::int64_t, std::int64_t, std::int64_t>>(
+            "PRAGMA wal_checkpoint(TRUNCATE)");
     });
     const auto after = db.call([](dbactor::connection& c) { return dbactor::admin::inspect(c); });
     db.close(); // a failed final checkpoint throws close_failed (exit 1) instead of passing unnoticed
@@ -48,7 +50,8 @@ int run_optimize(const optimize_options& o)
                                  o.vacuum ? " and vacuumed" : "",
                                  before.file_bytes + before.wal_bytes,
                                  after.file_bytes + after.wal_bytes,
-                                 complete ? "" : " (the WAL checkpoint was not complete: a reader was active)");
+                                 complete ? ""
+                                          : " (the WAL checkpoint was not complete: a reader was active)");
     return exit_code::ok;
 }
 

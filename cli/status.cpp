@@ -8,9 +8,10 @@ namespace dbtool {
 
 CLI::App* setup_status(CLI::App& app, status_options&)
 {
-    return app.add_subcommand("status",
-                              "Show the schema version, each migration (applied with its date, pending, modified, "
-                              "unknown), the journal mode, page and freelist counts and the WAL size. Read-only.");
+    return app.add_subcommand(
+        "status",
+        "Show the schema version, each migration (applied with its date, pending, modified, "
+        "unknown), the journal mode, page and freelist counts and the WAL size. Read-only.");
 }
 
 int run_status(const status_options& o)
@@ -53,10 +54,11 @@ int run_status(const status_options& o)
     std::cout << fmt::format("database      {}\n", g.db);
     std::cout << fmt::format("version       {}\n", r.schema_version);
     std::cout << fmt::format("journal mode  {}\n", info.journal_mode);
-    std::cout << fmt::format("pages         {} of {} bytes ({} free)\n", info.page_count, info.page_size,
-                             info.freelist_count);
+    std::cout << fmt::format(
+        "pages         {} of {} bytes ({} free)\n", info.page_count, info.page_size, info.freelist_count);
     std::cout << fmt::format("file          {} bytes, WAL {} bytes\n", info.file_bytes, info.wal_bytes);
-    std::cout << "migrations" << (set ? "" : " (from the ledger; pass --migrations to compare with files)") << '\n';
+    std::cout << "migrations" << (set ? "" : " (from the ledger; pass --migrations to compare with files)")
+              << '\n';
     for (const auto& m : r.migrations) {
         const char* state = set ? state_name(m.status) : "applied";
         std::cout << fmt::format("  {:04}_{:<30} {:<9} {}\n", m.version, m.name, state, m.applied_at);

@@ -7,8 +7,9 @@ dbactor_packages=(
     libsqlite3-dev libsqlitecpp-dev libboost1.81-dev libcli11-dev libfmt-dev
     catch2 nlohmann-json3-dev libssl-dev sqlite3
 )
-# Only ./test.sh needs these: clang 14 with its runtime libraries (libFuzzer, ASan, UBSan) for tests/fuzz/run.sh.
-dbactor_test_packages=(clang-14 libclang-rt-14-dev)
+# Only ./test.sh needs these: clang 14 with its runtime libraries (libFuzzer, ASan, UBSan) for tests/fuzz/run.sh,
+# and clang-format 14 for the format check.
+dbactor_test_packages=(clang-14 libclang-rt-14-dev clang-format)
 dbactor_ensure_deps() {
     local wanted=("${dbactor_packages[@]}" "$@") missing=()
     for p in "${wanted[@]}"; do

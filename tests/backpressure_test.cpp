@@ -125,7 +125,7 @@ TEST_CASE("a waiting async sender does not block its io_context while the queue 
     auto ran = io_ran_while_waiting.get_future();
     CHECK(test::get_within(ran, "the io_context runs other work while the sender waits"));
     const auto st = db.stats();
-    CHECK(st.queue_depth == 2); // the capacity: two admitted ...
+    CHECK(st.queue_depth == 2);   // the capacity: two admitted ...
     CHECK(st.queue_waiting == 1); // ... and one waiting for space behind them
     CHECK(test::errc_of([&] { db.read(one, {.wait_if_full = false}); }) == errc::queue_full);
     p.release();
@@ -170,8 +170,9 @@ TEST_CASE("a queued request past its deadline is dropped unexecuted with timed_o
     CHECK(db.stats().timed_out == 1);
 }
 
-TEST_CASE("an async request queued past its deadline is answered timed_out at the deadline while the actor is busy",
-          "[timeout]")
+TEST_CASE(
+    "an async request queued past its deadline is answered timed_out at the deadline while the actor is busy",
+    "[timeout]")
 {
     test::temp_dir d;
     auto db = dbactor::database::open(test::options_for(d));
@@ -261,7 +262,8 @@ TEST_CASE("a queued request cancelled through its slot is answered cancelled and
     CHECK(db.stats().cancelled == 1);
 }
 
-TEST_CASE("a running request cancelled by the || operator is interrupted and the actor keeps serving", "[cancel]")
+TEST_CASE("a running request cancelled by the || operator is interrupted and the actor keeps serving",
+          "[cancel]")
 {
     using namespace asio::experimental::awaitable_operators;
     test::temp_dir d;
@@ -287,8 +289,9 @@ TEST_CASE("a running request cancelled by the || operator is interrupted and the
     CHECK(db.stats().cancelled == 1);
 }
 
-TEST_CASE("a request cancelled while queued whose io_context is destroyed before the reply runs is dropped cleanly",
-          "[cancel]")
+TEST_CASE(
+    "a request cancelled while queued whose io_context is destroyed before the reply runs is dropped cleanly",
+    "[cancel]")
 {
     test::temp_dir d;
     auto db = dbactor::database::open(test::options_for(d));
@@ -299,11 +302,13 @@ TEST_CASE("a request cancelled while queued whose io_context is destroyed before
     asio::cancellation_signal cancel; // outlives the operation, as Asio requires
     {
         asio::io_context io;
-        db.async_write(count,
-                       asio::bind_cancellation_slot(
-                           cancel.slot(), asio::bind_executor(io, [&](std::exception_ptr, int) { delivered = true; })));
-        cancel.emit(asio::cancellation_type::terminal); // answered at once: the reply is posted to io, never run
-    } // io goes away with the reply queued; the request itself is still in the actor's queue
+        db.async_write(
+            count,
+            asio::bind_cancellation_slot(
+                cancel.slot(), asio::bind_executor(io, [&](std::exception_ptr, int) { delivered = true; })));
+        cancel.emit(
+            asio::cancellation_type::terminal); // answered at once: the reply is posted to io, never run
+    }            // io goes away with the reply queued; the request itself is still in the actor's queue
     p.release(); // the actor reaches it and drops it: its handler and work guard must already be gone (ASan)
     CHECK(db.write(count) == 1);
     CHECK_FALSE(delivered);

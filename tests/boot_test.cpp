@@ -13,8 +13,8 @@
 #include <sstream>
 #include <string>
 
-using dbactor::errc;
 using Catch::Matchers::Contains;
+using dbactor::errc;
 
 namespace {
 
@@ -70,8 +70,8 @@ dbactor::error open_error(dbactor::options o)
 
 dbactor::migration_set one_table()
 {
-    return dbactor::migration_set::from_files({{"0001_t.sql", "CREATE TABLE notes(id INTEGER PRIMARY KEY, body TEXT);"}},
-                                              "mig");
+    return dbactor::migration_set::from_files(
+        {{"0001_t.sql", "CREATE TABLE notes(id INTEGER PRIMARY KEY, body TEXT);"}}, "mig");
 }
 
 } // namespace
@@ -108,7 +108,8 @@ TEST_CASE("a truncated database fails with integrity_check_failed and is left un
     }
 }
 
-TEST_CASE("a damaged interior page fails the integrity check, names the problem, and is left unchanged", "[boot]")
+TEST_CASE("a damaged interior page fails the integrity check, names the problem, and is left unchanged",
+          "[boot]")
 {
     test::temp_dir dir;
     make_big(dir.db());
@@ -163,8 +164,13 @@ TEST_CASE("boot reports every pragma read back and every step with its duration,
         steps.push_back(name);
         CHECK(d.count() >= 0);
     }
-    CHECK(steps == std::vector<std::string>{"open", "read schema", "integrity check", "application_id", "pragmas",
-                                            "migrations", "foreign_key_check"});
+    CHECK(steps == std::vector<std::string>{"open",
+                                            "read schema",
+                                            "integrity check",
+                                            "application_id",
+                                            "pragmas",
+                                            "migrations",
+                                            "foreign_key_check"});
     CHECK(r.total.count() > 0);
     CHECK(r.sqlite_version == sqlite3_libversion());
 }
@@ -179,7 +185,8 @@ TEST_CASE("a pragma that does not read back as set fails with pragma_mismatch", 
     CHECK_THAT(e.what(), Contains("no_such_pragma") && Contains(dir.db()) && Contains("pragmas"));
 }
 
-TEST_CASE("a new database gets the application_id; one with another id is refused and left unchanged", "[boot]")
+TEST_CASE("a new database gets the application_id; one with another id is refused and left unchanged",
+          "[boot]")
 {
     test::temp_dir dir;
     auto o = test::options_for(dir);
@@ -208,7 +215,8 @@ TEST_CASE("foreign-key violations found after the migrations fail with foreign_k
              "INSERT INTO child VALUES (1, 42);");
     const auto e = open_error(test::options_for(dir));
     CHECK(e.value() == errc::foreign_key_violation);
-    CHECK_THAT(e.what(), Contains("child rowid 1 refers to a missing row of parent") && Contains("foreign_key_check"));
+    CHECK_THAT(e.what(),
+               Contains("child rowid 1 refers to a missing row of parent") && Contains("foreign_key_check"));
 }
 
 TEST_CASE("a database locked by another connection fails with busy after about busy_timeout", "[boot]")
@@ -217,7 +225,8 @@ TEST_CASE("a database locked by another connection fails with busy after about b
     raw_exec(dir.db(), "CREATE TABLE x(y);");
     sqlite3* holder = nullptr;
     REQUIRE(sqlite3_open(dir.db().c_str(), &holder) == SQLITE_OK);
-    REQUIRE(sqlite3_exec(holder, "BEGIN IMMEDIATE; INSERT INTO x VALUES (1);", nullptr, nullptr, nullptr) == SQLITE_OK);
+    REQUIRE(sqlite3_exec(holder, "BEGIN IMMEDIATE; INSERT INTO x VALUES (1);", nullptr, nullptr, nullptr) ==
+            SQLITE_OK);
     auto o = test::options_for(dir);
     o.busy_timeout = std::chrono::milliseconds(300);
     o.migrations = one_table();
@@ -303,7 +312,8 @@ TEST_CASE("a read-only boot writes nothing, creates no file, and reports the mig
     auto ro = o;
     ro.read_only = true;
     ro.migrations = dbactor::migration_set::from_files(
-        {{"0001_t.sql", "CREATE TABLE notes(id INTEGER PRIMARY KEY, body TEXT);"}, {"0002_u.sql", "CREATE TABLE u(x);"}},
+        {{"0001_t.sql", "CREATE TABLE notes(id INTEGER PRIMARY KEY, body TEXT);"},
+         {"0002_u.sql", "CREATE TABLE u(x);"}},
         "mig");
     {
         auto db = dbactor::database::open(ro);
@@ -313,7 +323,9 @@ TEST_CASE("a read-only boot writes nothing, creates no file, and reports the mig
         CHECK(r.migrations[1].status == dbactor::migration_status::state::pending);
         CHECK(r.schema_version == 1);
         CHECK(r.pragmas.front().actual == "wal");
-        CHECK(db.read([](dbactor::connection& c) { return c.query_one<std::int64_t>("SELECT count(*) FROM notes"); }) == 0);
+        CHECK(db.read([](dbactor::connection& c) {
+            return c.query_one<std::int64_t>("SELECT count(*) FROM notes");
+        }) == 0);
     }
     CHECK(slurp(dir.db()) == before);
     CHECK_FALSE(std::filesystem::exists(dir.db() + "-wal"));
@@ -398,7 +410,8 @@ struct installed
 
 } // namespace
 
-TEST_CASE("a read-only boot whose unlocked integrity check saw the file change checks it again with locks", "[boot]")
+TEST_CASE("a read-only boot whose unlocked integrity check saw the file change checks it again with locks",
+          "[boot]")
 {
     test::temp_dir dir;
     auto o = test::options_for(dir);
@@ -423,11 +436,14 @@ TEST_CASE("a read-only boot whose unlocked integrity check saw the file change c
     CHECK(changing_file::garble_offset == -1); // the shim did garble the read
     CHECK(e.value() == errc::integrity_check_failed);
 
-    // A -wal appeared meanwhile (a service started): checked again with a normal read-only open, which is sound.
+    // A -wal appeared meanwhile (a service started): checked again with a normal read-only open, which is
+    // sound.
     changing_file::appear = dir.db() + "-wal";
     changing_file::garble_offset = leaf_page;
     auto db = dbactor::database::open(ro);
     CHECK(changing_file::garble_offset == -1);
     CHECK(db.boot_report().integrity == "ok");
-    CHECK(db.read([](dbactor::connection& c) { return *c.query_one<std::int64_t>("SELECT count(*) FROM t"); }) == 2000);
+    CHECK(db.read([](dbactor::connection& c) {
+        return *c.query_one<std::int64_t>("SELECT count(*) FROM t");
+    }) == 2000);
 }

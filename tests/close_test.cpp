@@ -24,7 +24,6 @@ bool exists(const std::string& p)
     return std::filesystem::exists(p);
 }
 
-
 /// Another connection can take the write lock at once (no busy wait).
 bool write_lock_free(const std::string& path)
 {
@@ -88,8 +87,8 @@ TEST_CASE("close drains queued requests: each completes normally within the grac
     test::get_within(s, "the blocker starts");
     std::vector<std::future<std::int64_t>> queued;
     for (int i = 0; i < 10; ++i)
-        queued.push_back(db.async_write([i](connection& c) { return c.execute("INSERT INTO t VALUES (?)", i); },
-                                        asio::use_future));
+        queued.push_back(db.async_write(
+            [i](connection& c) { return c.execute("INSERT INTO t VALUES (?)", i); }, asio::use_future));
     auto closing = std::async(std::launch::async, [db]() mutable { db.close(); });
     REQUIRE(test::eventually([&] { return !db.is_open(); }));
     release.set_value();
@@ -145,7 +144,8 @@ TEST_CASE("async_close completes on the caller's executor after the connection i
     CHECK_FALSE(exists(d.db() + "-wal"));
 }
 
-TEST_CASE("dropping the last handle inside a completion running on the actor thread does not deadlock", "[close]")
+TEST_CASE("dropping the last handle inside a completion running on the actor thread does not deadlock",
+          "[close]")
 {
     test::temp_dir d;
     auto* last = new dbactor::database(dbactor::database::open(test::options_for(d)));
@@ -216,7 +216,8 @@ TEST_CASE("PRAGMA optimize runs at close", "[close]")
 TEST_CASE("dropping the last handle inside a request itself does not deadlock", "[close]")
 {
     test::temp_dir d;
-    auto holder = std::make_shared<std::optional<dbactor::database>>(dbactor::database::open(test::options_for(d)));
+    auto holder =
+        std::make_shared<std::optional<dbactor::database>>(dbactor::database::open(test::options_for(d)));
     (*holder)->write([](connection& c) { c.exec("CREATE TABLE t(x)"); });
     std::promise<void> sent;
     auto sent_f = sent.get_future().share();
@@ -235,7 +236,8 @@ TEST_CASE("dropping the last handle inside a request itself does not deadlock", 
     CHECK(again.read([](connection& c) { return *c.query_one<int>("SELECT count(*) FROM t"); }) == 1);
 }
 
-TEST_CASE("a request still running when shutdown_grace ends is interrupted, rolled back and answered closed", "[close]")
+TEST_CASE("a request still running when shutdown_grace ends is interrupted, rolled back and answered closed",
+          "[close]")
 {
     test::temp_dir d;
     auto o = test::options_for(d);
@@ -246,8 +248,9 @@ TEST_CASE("a request still running when shutdown_grace ends is interrupted, roll
     auto endless_write = [&started](connection& c) {
         c.execute("INSERT INTO t VALUES (1)");
         started.set_value();
-        return c.query_one<std::int64_t>(
-                    "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c")
+        return c
+            .query_one<std::int64_t>(
+                "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c")
             .value_or(0);
     };
     auto f = db.async_write(endless_write, asio::use_future);
@@ -258,7 +261,8 @@ TEST_CASE("a request still running when shutdown_grace ends is interrupted, roll
     const auto took = std::chrono::steady_clock::now() - t0;
     CHECK(took >= 100ms);
     CHECK(took < 5s);
-    CHECK(test::errc_of([&] { test::get_within(f, "the interrupted write is answered"); }) == dbactor::errc::closed);
+    CHECK(test::errc_of([&] { test::get_within(f, "the interrupted write is answered"); }) ==
+          dbactor::errc::closed);
     auto again = dbactor::database::open(test::options_for(d));
     CHECK(again.read([](connection& c) { return *c.query_one<int>("SELECT count(*) FROM t"); }) == 0);
 }

@@ -33,7 +33,12 @@ TEST_CASE_METHOD(fixture, "values round-trip through bind and column reads", "[c
 {
     const dbactor::blob bytes{std::byte{0}, std::byte{1}, std::byte{255}};
     auto row = db.write([&](connection& c) {
-        c.execute("INSERT INTO v VALUES (?, ?, ?, ?, ?)", std::int64_t{-5}, 2.5, std::string("text"), bytes, std::nullopt);
+        c.execute("INSERT INTO v VALUES (?, ?, ?, ?, ?)",
+                  std::int64_t{-5},
+                  2.5,
+                  std::string("text"),
+                  bytes,
+                  std::nullopt);
         return *c.query_one<std::tuple<std::int64_t, double, std::string, dbactor::blob, std::optional<int>>>(
             "SELECT i, r, s, b, n FROM v");
     });
@@ -61,7 +66,9 @@ TEST_CASE_METHOD(fixture, "string views, C strings and optionals bind as text or
     CHECK_FALSE(got[3].has_value());
 }
 
-TEST_CASE_METHOD(fixture, "uint64 snowflakes up to INT64_MAX are stored; larger ones are refused", "[connection]")
+TEST_CASE_METHOD(fixture,
+                 "uint64 snowflakes up to INT64_MAX are stored; larger ones are refused",
+                 "[connection]")
 {
     const std::uint64_t snowflake = 1234567890123456789ull;
     auto back = db.write([&](connection& c) {
@@ -70,10 +77,12 @@ TEST_CASE_METHOD(fixture, "uint64 snowflakes up to INT64_MAX are stored; larger 
     });
     CHECK(back == snowflake);
     const std::uint64_t too_big = std::uint64_t(std::numeric_limits<std::int64_t>::max()) + 1;
-    CHECK(test::errc_of([&] { db.write([&](connection& c) { c.execute("INSERT INTO v(i) VALUES (?)", too_big); }); }) ==
-          errc::value_out_of_range);
-    CHECK(test::errc_of([&] { db.read([](connection& c) { return *c.query_one<std::uint32_t>("SELECT -1"); }); }) ==
-          errc::value_out_of_range);
+    CHECK(test::errc_of([&] {
+              db.write([&](connection& c) { c.execute("INSERT INTO v(i) VALUES (?)", too_big); });
+          }) == errc::value_out_of_range);
+    CHECK(test::errc_of([&] {
+              db.read([](connection& c) { return *c.query_one<std::uint32_t>("SELECT -1"); });
+          }) == errc::value_out_of_range);
 }
 
 TEST_CASE_METHOD(fixture, "a NULL read into a non-optional type fails with unexpected_null", "[connection]")
@@ -86,17 +95,24 @@ TEST_CASE_METHOD(fixture, "a NULL read into a non-optional type fails with unexp
 
 TEST_CASE_METHOD(fixture, "query_one is nullopt without a row; query returns every row", "[connection]")
 {
-    auto missing = db.read([](connection& c) { return c.query_one<int>("SELECT x FROM big WHERE id = ?", -1); });
+    auto missing =
+        db.read([](connection& c) { return c.query_one<int>("SELECT x FROM big WHERE id = ?", -1); });
     CHECK_FALSE(missing.has_value());
-    auto rows = db.read([](connection& c) { return c.query<std::tuple<int, int>>("SELECT id, x FROM big WHERE id <= ?", 3); });
+    auto rows = db.read([](connection& c) {
+        return c.query<std::tuple<int, int>>("SELECT id, x FROM big WHERE id <= ?", 3);
+    });
     REQUIRE(rows.size() == 3);
     CHECK(rows[2] == std::tuple{3, 6});
     std::int64_t sum = 0;
-    db.read([&sum](connection& c) { c.for_each<std::int64_t>("SELECT x FROM big", [&sum](std::int64_t x) { sum += x; }); });
+    db.read([&sum](connection& c) {
+        c.for_each<std::int64_t>("SELECT x FROM big", [&sum](std::int64_t x) { sum += x; });
+    });
     CHECK(sum == 5000 * 5001);
 }
 
-TEST_CASE_METHOD(fixture, "statements are prepared once per SQL text and reset right after use", "[connection]")
+TEST_CASE_METHOD(fixture,
+                 "statements are prepared once per SQL text and reset right after use",
+                 "[connection]")
 {
     auto busy_after = db.call([](connection& c) {
         const auto before = c.cached_statements();
@@ -104,7 +120,8 @@ TEST_CASE_METHOD(fixture, "statements are prepared once per SQL text and reset r
             c.query_one<int>("SELECT x FROM big WHERE id >= ?", i); // stops after the first of many rows
         const auto after = c.cached_statements();
         int busy = 0;
-        for (sqlite3_stmt* s = sqlite3_next_stmt(c.handle(), nullptr); s; s = sqlite3_next_stmt(c.handle(), s))
+        for (sqlite3_stmt* s = sqlite3_next_stmt(c.handle(), nullptr); s;
+             s = sqlite3_next_stmt(c.handle(), s))
             busy += sqlite3_stmt_busy(s);
         return std::pair{after - before, busy};
     });
@@ -112,7 +129,9 @@ TEST_CASE_METHOD(fixture, "statements are prepared once per SQL text and reset r
     CHECK(busy_after.second == 0); // none left holding a read snapshot
 }
 
-TEST_CASE_METHOD(fixture, "the wrong number of values or several statements are refused with a clear error", "[connection]")
+TEST_CASE_METHOD(fixture,
+                 "the wrong number of values or several statements are refused with a clear error",
+                 "[connection]")
 {
     try {
         db.read([](connection& c) { return c.query_one<int>("SELECT ? + ?", 1); });
@@ -121,9 +140,11 @@ TEST_CASE_METHOD(fixture, "the wrong number of values or several statements are 
     catch (const SQLite::Exception& e) {
         CHECK(std::string(e.what()).find("2 parameter(s), but 1 value(s)") != std::string::npos);
     }
-    CHECK_THROWS_AS(db.write([](connection& c) { c.execute("DELETE FROM v; DELETE FROM big"); }), SQLite::Exception);
+    CHECK_THROWS_AS(db.write([](connection& c) { c.execute("DELETE FROM v; DELETE FROM big"); }),
+                    SQLite::Exception);
     CHECK(db.read([](connection& c) { return *c.query_one<int>("SELECT count(*) FROM big"); }) == 5000);
-    // Once cached, the statement is checked again on every use: no parameter keeps an earlier request's value.
+    // Once cached, the statement is checked again on every use: no parameter keeps an earlier request's
+    // value.
     CHECK(db.read([](connection& c) { return *c.query_one<int>("SELECT ? + ?", 1, 2); }) == 3);
     CHECK_THROWS_WITH(db.read([](connection& c) { return c.query_one<int>("SELECT ? + ?", 5); }),
                       Catch::Contains("2 parameter(s), but 1 value(s)"));
@@ -151,7 +172,9 @@ TEST_CASE_METHOD(fixture, "a savepoint that throws rolls back only its own chang
     CHECK(count == std::vector<int>{1, 3});
 }
 
-TEST_CASE_METHOD(fixture, "sqlite() gives the SQLiteCpp connection for what connection does not offer", "[connection]")
+TEST_CASE_METHOD(fixture,
+                 "sqlite() gives the SQLiteCpp connection for what connection does not offer",
+                 "[connection]")
 {
     auto tables = db.read([](connection& c) {
         return c.sqlite().execAndGet("SELECT count(*) FROM sqlite_schema WHERE type = 'table'").getInt();
@@ -159,7 +182,9 @@ TEST_CASE_METHOD(fixture, "sqlite() gives the SQLiteCpp connection for what conn
     CHECK(tables == 2);
 }
 
-TEST_CASE_METHOD(fixture, "the same SQL run again inside for_each gets a statement of its own", "[connection]")
+TEST_CASE_METHOD(fixture,
+                 "the same SQL run again inside for_each gets a statement of its own",
+                 "[connection]")
 {
     // The cached statement is still stepping in the outer loop; resetting it would restart the outer query.
     auto pairs = db.read([](connection& c) {

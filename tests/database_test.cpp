@@ -54,7 +54,9 @@ TEST_CASE("open applies the default pragmas and reads them back", "[database]")
     o.path = d.db();
     o.on_log = [](dbactor::log_level, std::string_view) {};
     auto db = dbactor::database::open(o);
-    auto pragma = [&](const char* sql) { return db.call([sql](connection& c) { return *c.query_one<std::string>(sql); }); };
+    auto pragma = [&](const char* sql) {
+        return db.call([sql](connection& c) { return *c.query_one<std::string>(sql); });
+    };
     CHECK(pragma("PRAGMA journal_mode") == "wal");
     CHECK(pragma("PRAGMA synchronous") == "2"); // FULL
     CHECK(pragma("PRAGMA foreign_keys") == "1");
@@ -138,7 +140,8 @@ TEST_CASE("a request that throws leaves the actor serving", "[database]")
     test::temp_dir d;
     auto db = open_with_table(d);
     CHECK_THROWS_AS(db.call([](connection&) -> int { throw 42; }), int);
-    CHECK_THROWS_AS(db.read([](connection&) -> int { throw std::runtime_error("boom"); }), std::runtime_error);
+    CHECK_THROWS_AS(db.read([](connection&) -> int { throw std::runtime_error("boom"); }),
+                    std::runtime_error);
     db.write([](connection& c) { c.execute("INSERT INTO t(v) VALUES ('after')"); });
     CHECK(count_rows(db) == 1);
 }
@@ -242,7 +245,8 @@ TEST_CASE("8 threads x 500 writes lose nothing", "[database][concurrency]")
         total += test::get_within(w, "a writer thread finishes", std::chrono::seconds(25));
     CHECK(total == threads * per_thread);
     CHECK(count_rows(db) == threads * per_thread);
-    auto distinct = db.read([](connection& c) { return *c.query_one<std::int64_t>("SELECT count(DISTINCT id) FROM t"); });
+    auto distinct =
+        db.read([](connection& c) { return *c.query_one<std::int64_t>("SELECT count(DISTINCT id) FROM t"); });
     CHECK(distinct == threads * per_thread);
 }
 
@@ -290,7 +294,8 @@ TEST_CASE("stats count requests per lane and the slow-request hook names them", 
     CHECK(std::find(slow.begin(), slow.end(), "list_rows") != slow.end());
 }
 
-TEST_CASE("an idle writer checkpoints and empties the WAL, but not while a reader still uses it", "[database][checkpoint]")
+TEST_CASE("an idle writer checkpoints and empties the WAL, but not while a reader still uses it",
+          "[database][checkpoint]")
 {
     test::temp_dir d;
     auto o = test::options_for(d);
@@ -312,7 +317,8 @@ TEST_CASE("an idle writer checkpoints and empties the WAL, but not while a reade
         });
         REQUIRE(wal_size() > 0);
         // The writer is idle now: the idle checkpoint runs (and runs again) but cannot finish.
-        CHECK_FALSE(test::eventually([&] { return db.stats().idle_checkpoints > 0; }, std::chrono::seconds(1)));
+        CHECK_FALSE(
+            test::eventually([&] { return db.stats().idle_checkpoints > 0; }, std::chrono::seconds(1)));
         CHECK(wal_size() > 0);
         reader.exec("COMMIT");
     }

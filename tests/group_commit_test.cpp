@@ -86,7 +86,8 @@ TEST_CASE("writes queued behind one another share one transaction", "[group_comm
     CHECK(s.write_batch_max == 20);
 }
 
-TEST_CASE("a failing request in a batch rolls back only its own savepoint and gets its own exception", "[group_commit]")
+TEST_CASE("a failing request in a batch rolls back only its own savepoint and gets its own exception",
+          "[group_commit]")
 {
     paused_db p;
     auto a = p.db.async_write(insert(1), asio::use_future);
@@ -107,8 +108,9 @@ TEST_CASE("a failing request in a batch rolls back only its own savepoint and ge
     CHECK(p.db.stats().write_batch_max == 4);
 }
 
-TEST_CASE("a request leaving a deferred foreign-key violation fails alone instead of failing the batch's COMMIT",
-          "[group_commit]")
+TEST_CASE(
+    "a request leaving a deferred foreign-key violation fails alone instead of failing the batch's COMMIT",
+    "[group_commit]")
 {
     paused_db p;
     auto a = p.db.async_write(insert(1), asio::use_future);
@@ -154,8 +156,9 @@ TEST_CASE("reads queued behind one another share one snapshot", "[group_commit]"
     paused_db p;
     std::vector<std::future<int>> replies;
     for (int i = 0; i < 10; ++i)
-        replies.push_back(p.db.async_read([](connection& c) { return *c.query_one<int>("SELECT count(*) FROM parent"); },
-                                          asio::use_future));
+        replies.push_back(
+            p.db.async_read([](connection& c) { return *c.query_one<int>("SELECT count(*) FROM parent"); },
+                            asio::use_future));
     p.resume();
     for (auto& r : replies)
         CHECK(test::get_within(r, "a batched read completes") == 1);
@@ -164,7 +167,8 @@ TEST_CASE("reads queued behind one another share one snapshot", "[group_commit]"
     CHECK(s.read_batch_mean == 10);
 }
 
-TEST_CASE("a write that runs COMMIT itself keeps nothing and is told so; the writes batched with it are rolled back and told so",
+TEST_CASE("a write that runs COMMIT itself keeps nothing and is told so; the writes batched with it are "
+          "rolled back and told so",
           "[group_commit]")
 {
     paused_db p;
@@ -204,7 +208,8 @@ TEST_CASE("a write that runs COMMIT itself keeps nothing and is told so; the wri
     CHECK(p.ids() == std::vector<int>{3}); // nothing of 1 and 2 was kept: their callers were told so
 }
 
-TEST_CASE("a write that rolls back and begins a transaction of its own keeps nothing and is told so", "[group_commit]")
+TEST_CASE("a write that rolls back and begins a transaction of its own keeps nothing and is told so",
+          "[group_commit]")
 {
     paused_db p;
     auto own = p.db.async_write(
@@ -226,7 +231,6 @@ TEST_CASE("a write that rolls back and begins a transaction of its own keeps not
     CHECK(p.db.call([](connection& c) { return sqlite3_get_autocommit(c.handle()); }) == 1);
 }
 
-
 TEST_CASE("writes queued while a batch runs join it before its COMMIT, never waited for", "[group_commit]")
 {
     paused_db h(64, pause_in::write);
@@ -242,7 +246,8 @@ TEST_CASE("writes queued while a batch runs join it before its COMMIT, never wai
     CHECK(h.ids().size() == 11);
 }
 
-TEST_CASE("a write with a timeout does not join a running batch, and stops others joining past it", "[group_commit]")
+TEST_CASE("a write with a timeout does not join a running batch, and stops others joining past it",
+          "[group_commit]")
 {
     paused_db h(64, pause_in::write);
     auto a = h.db.async_write(insert(2), asio::use_future);
@@ -256,8 +261,9 @@ TEST_CASE("a write with a timeout does not join a running batch, and stops other
     CHECK(h.db.stats().write_batches == 3); // {1, 2}, {3} alone, {4}
 }
 
-TEST_CASE("a write alone in its transaction that fails is rolled back without taking the writes queued behind it",
-          "[group_commit]")
+TEST_CASE(
+    "a write alone in its transaction that fails is rolled back without taking the writes queued behind it",
+    "[group_commit]")
 {
     test::temp_dir dir;
     auto db = dbactor::database::open(test::options_for(dir));
@@ -274,7 +280,8 @@ TEST_CASE("a write alone in its transaction that fails is rolled back without ta
         asio::use_future);
     auto s = started.get_future();
     test::get_within(s, "the failing write runs");
-    auto next = db.async_write([](connection& c) { return c.execute("INSERT INTO t VALUES (2)"); }, asio::use_future);
+    auto next =
+        db.async_write([](connection& c) { return c.execute("INSERT INTO t VALUES (2)"); }, asio::use_future);
     release.set_value();
     CHECK_THROWS_WITH(test::get_within(failing, "the failing write is answered"), "the first write fails");
     CHECK(test::get_within(next, "the write behind it runs in its own transaction") == 1);

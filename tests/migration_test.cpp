@@ -76,7 +76,8 @@ bool has_table(dbactor::database& db, const std::string& name)
 
 } // namespace
 
-TEST_CASE("each migration is applied with its ledger row, and user_version mirrors the highest", "[migration]")
+TEST_CASE("each migration is applied with its ledger row, and user_version mirrors the highest",
+          "[migration]")
 {
     test::temp_dir dir;
     auto o = test::options_for(dir);
@@ -87,7 +88,8 @@ TEST_CASE("each migration is applied with its ledger row, and user_version mirro
     CHECK(std::get<1>(rows[1]) == "warnings");
     CHECK(std::get<2>(rows[1]) == dbactor::migration_checksum(base[2].second));
     CHECK(db.boot_report().schema_version == 2);
-    CHECK(db.read([](dbactor::connection& c) { return *c.query_one<std::int64_t>("PRAGMA user_version"); }) == 2);
+    CHECK(db.read([](dbactor::connection& c) { return *c.query_one<std::int64_t>("PRAGMA user_version"); }) ==
+          2);
     const auto when = db.read([](dbactor::connection& c) {
         return *c.query_one<std::tuple<std::string, std::int64_t>>(
             "SELECT applied_at, duration_ms FROM dbactor_migrations WHERE version = 1");
@@ -105,12 +107,14 @@ TEST_CASE("each migration is applied with its ledger row, and user_version mirro
         CHECK_FALSE(m.applied_now);
 }
 
-TEST_CASE("a syntax error reports file:line:column and SQLite's text, rolls back, and keeps earlier ones", "[migration]")
+TEST_CASE("a syntax error reports file:line:column and SQLite's text, rolls back, and keeps earlier ones",
+          "[migration]")
 {
     test::temp_dir dir;
     auto o = test::options_for(dir);
     o.migrations = migration_set::from_files(
-        with(base, "0003_bans.sql", "CREATE TABLE early (x);\n-- bans\n\n    CREATE TABLOID bans (x);\n"), "mig");
+        with(base, "0003_bans.sql", "CREATE TABLE early (x);\n-- bans\n\n    CREATE TABLOID bans (x);\n"),
+        "mig");
     const auto e = open_error(o);
     CHECK(e.value() == errc::migration_failed);
     CHECK_THAT(e.what(), Contains("mig/0003_bans.sql:4:12: near \"TABLOID\": syntax error"));
@@ -127,25 +131,25 @@ TEST_CASE("a statement failing while it runs is reported at its own line", "[mig
 {
     test::temp_dir dir;
     auto o = test::options_for(dir);
-    o.migrations = migration_set::from_files(
-        with(base,
-             "0003_seed.sql",
-             "INSERT INTO members (id, name) VALUES (1, 'a');\n"
-             "INSERT INTO members (id, name) VALUES (2, 'b');\n"
-             "  INSERT INTO members (id, name) VALUES (3, NULL);\n"),
-        "mig");
+    o.migrations = migration_set::from_files(with(base,
+                                                  "0003_seed.sql",
+                                                  "INSERT INTO members (id, name) VALUES (1, 'a');\n"
+                                                  "INSERT INTO members (id, name) VALUES (2, 'b');\n"
+                                                  "  INSERT INTO members (id, name) VALUES (3, NULL);\n"),
+                                             "mig");
     const auto e = open_error(o);
     CHECK(e.value() == errc::migration_failed);
     CHECK_THAT(e.what(), Contains("mig/0003_seed.sql:3:3: NOT NULL constraint failed: members.name"));
     CHECK(e.sqlite_code() == SQLITE_CONSTRAINT_NOTNULL);
 }
 
-TEST_CASE("PRAGMA foreign_keys inside a transactional migration is rejected, naming the directive", "[migration]")
+TEST_CASE("PRAGMA foreign_keys inside a transactional migration is rejected, naming the directive",
+          "[migration]")
 {
     test::temp_dir dir;
     auto o = test::options_for(dir);
-    o.migrations =
-        migration_set::from_files(with(base, "0003_rebuild.sql", "SELECT 1;\nPRAGMA foreign_keys = OFF;\n"), "mig");
+    o.migrations = migration_set::from_files(
+        with(base, "0003_rebuild.sql", "SELECT 1;\nPRAGMA foreign_keys = OFF;\n"), "mig");
     const auto e = open_error(o);
     CHECK(e.value() == errc::migration_failed);
     CHECK_THAT(e.what(), Contains("mig/0003_rebuild.sql:2:1:") && Contains("-- dbactor: foreign-keys=off"));
@@ -155,7 +159,8 @@ TEST_CASE("a migration that ends its own transaction is rejected before it runs"
 {
     test::temp_dir dir;
     auto o = test::options_for(dir);
-    o.migrations = migration_set::from_files(with(base, "0003_x.sql", "CREATE TABLE x(y);\nCOMMIT;\n"), "mig");
+    o.migrations =
+        migration_set::from_files(with(base, "0003_x.sql", "CREATE TABLE x(y);\nCOMMIT;\n"), "mig");
     const auto e = open_error(o);
     CHECK(e.value() == errc::migration_failed);
     CHECK_THAT(e.what(), Contains("mig/0003_x.sql:2:1:") && Contains("no-transaction"));
@@ -173,36 +178,49 @@ TEST_CASE("foreign-keys=off rebuilds a referenced table and checks foreign keys 
                                 "DROP TABLE members;\n"
                                 "ALTER TABLE members_new RENAME TO members;\n";
     o.migrations = migration_set::from_files(
-        with(with(base, "0003_seed.sql", "INSERT INTO members VALUES (1, 'a');\nINSERT INTO warnings VALUES (1, 1, 'spam');\n"),
+        with(with(base,
+                  "0003_seed.sql",
+                  "INSERT INTO members VALUES (1, 'a');\nINSERT INTO warnings VALUES (1, 1, 'spam');\n"),
              "0004_rebuild.sql",
              rebuild),
         "mig");
     {
         auto db = dbactor::database::open(o);
         CHECK(db.boot_report().schema_version == 4);
-        CHECK(db.read([](dbactor::connection& c) { return *c.query_one<std::int64_t>("PRAGMA foreign_keys"); }) == 1);
         CHECK(db.read([](dbactor::connection& c) {
-            return *c.query_one<std::int64_t>("SELECT count(*) FROM warnings JOIN members ON members.id = member_id");
+            return *c.query_one<std::int64_t>("PRAGMA foreign_keys");
+        }) == 1);
+        CHECK(db.read([](dbactor::connection& c) {
+            return *c.query_one<std::int64_t>(
+                "SELECT count(*) FROM warnings JOIN members ON members.id = member_id");
         }) == 1);
     }
 
     test::temp_dir dir2;
     auto o2 = test::options_for(dir2);
     o2.migrations = migration_set::from_files(
-        with(with(base, "0003_seed.sql", "INSERT INTO members VALUES (1, 'a');\nINSERT INTO warnings VALUES (1, 1, 'spam');\n"),
+        with(with(base,
+                  "0003_seed.sql",
+                  "INSERT INTO members VALUES (1, 'a');\nINSERT INTO warnings VALUES (1, 1, 'spam');\n"),
              "0004_rebuild.sql",
              rebuild + "DELETE FROM members;\n"),
         "mig");
     const auto e = open_error(o2);
     CHECK(e.value() == errc::foreign_key_violation);
-    CHECK_THAT(e.what(), Contains("0004_rebuild.sql") && Contains("warnings rowid 1") && Contains("rolled back"));
+    CHECK_THAT(e.what(),
+               Contains("0004_rebuild.sql") && Contains("warnings rowid 1") && Contains("rolled back"));
     o2.migrations = migration_set::from_files(
-        with(base, "0003_seed.sql", "INSERT INTO members VALUES (1, 'a');\nINSERT INTO warnings VALUES (1, 1, 'spam');\n"),
+        with(base,
+             "0003_seed.sql",
+             "INSERT INTO members VALUES (1, 'a');\nINSERT INTO warnings VALUES (1, 1, 'spam');\n"),
         "mig");
     auto db = dbactor::database::open(o2);
     CHECK(db.boot_report().schema_version == 3);
-    CHECK(db.read([](dbactor::connection& c) { return *c.query_one<std::int64_t>("SELECT count(*) FROM members"); }) == 1);
-    CHECK(db.read([](dbactor::connection& c) { return *c.query_one<std::int64_t>("PRAGMA foreign_keys"); }) == 1);
+    CHECK(db.read([](dbactor::connection& c) {
+        return *c.query_one<std::int64_t>("SELECT count(*) FROM members");
+    }) == 1);
+    CHECK(db.read([](dbactor::connection& c) { return *c.query_one<std::int64_t>("PRAGMA foreign_keys"); }) ==
+          1);
 }
 
 TEST_CASE("a no-transaction migration runs statements that cannot run in a transaction", "[migration]")
@@ -210,7 +228,10 @@ TEST_CASE("a no-transaction migration runs statements that cannot run in a trans
     test::temp_dir dir;
     auto o = test::options_for(dir);
     o.migrations = migration_set::from_files(
-        with(base, "0003_vacuum.sql", "-- dbactor: no-transaction\nCREATE TABLE IF NOT EXISTS tmp(x);\nVACUUM;\n"), "mig");
+        with(base,
+             "0003_vacuum.sql",
+             "-- dbactor: no-transaction\nCREATE TABLE IF NOT EXISTS tmp(x);\nVACUUM;\n"),
+        "mig");
     REQUIRE(o.migrations.items()[2].no_transaction);
     auto db = dbactor::database::open(o);
     CHECK(db.boot_report().schema_version == 3);
@@ -220,13 +241,15 @@ TEST_CASE("a no-transaction migration runs statements that cannot run in a trans
 TEST_CASE("an unknown directive is refused with its file and line", "[migration]")
 {
     const auto e = error_of([] {
-        migration_set::from_files(with(base, "0003_x.sql", "-- about x\n-- dbactor: no-transactions\nSELECT 1;"), "mig");
+        migration_set::from_files(
+            with(base, "0003_x.sql", "-- about x\n-- dbactor: no-transactions\nSELECT 1;"), "mig");
     });
     CHECK(e.value() == errc::migration_source_invalid);
     CHECK_THAT(e.what(), Contains("mig/0003_x.sql:2:") && Contains("no-transactions"));
 }
 
-TEST_CASE("gaps, duplicates, bad names and orphan down files are refused as migration_source_invalid", "[migration]")
+TEST_CASE("gaps, duplicates, bad names and orphan down files are refused as migration_source_invalid",
+          "[migration]")
 {
     auto refused = [](const files& f, const char* needle) {
         const auto e = error_of([&] { migration_set::from_files(f, "mig"); });
@@ -249,7 +272,8 @@ TEST_CASE("from_directory reads NNNN_name.sql files and ignores other files", "[
     REQUIRE(set.items().size() == 2);
     CHECK(set.items()[1].source == dir.file("0002_warnings.sql"));
     CHECK(set.items()[0].down_sql.has_value());
-    CHECK(error_of([&] { migration_set::from_directory(dir.file("nope")); }).value() == errc::migration_source_invalid);
+    CHECK(error_of([&] { migration_set::from_directory(dir.file("nope")); }).value() ==
+          errc::migration_source_invalid);
 }
 
 TEST_CASE("the checksum ignores CRLF line ends and trailing white space, nothing else", "[migration]")
@@ -310,10 +334,12 @@ TEST_CASE("migrate_to goes down with down files and refuses an irreversible migr
 {
     test::temp_dir dir;
     auto o = test::options_for(dir);
-    const auto set = migration_set::from_files(with(base, "0003_irreversible.sql", "CREATE TABLE i(x);"), "mig");
+    const auto set =
+        migration_set::from_files(with(base, "0003_irreversible.sql", "CREATE TABLE i(x);"), "mig");
     o.migrations = set;
     auto db = dbactor::database::open(o);
-    const auto e = error_of([&] { db.call([&](dbactor::connection& c) { return dbactor::admin::migrate_to(c, set, 1); }); });
+    const auto e = error_of(
+        [&] { db.call([&](dbactor::connection& c) { return dbactor::admin::migrate_to(c, set, 1); }); });
     CHECK(e.value() == errc::migration_failed);
     CHECK_THAT(e.what(), Contains("irreversible") && Contains("0003_irreversible.down.sql"));
     CHECK(ledger(db).size() == 3); // nothing was changed
@@ -322,21 +348,22 @@ TEST_CASE("migrate_to goes down with down files and refuses an irreversible migr
     db.close();
     o.migrations = two;
     o.apply_migrations = false;
-    // Version 3 is unknown to `two`: revert it with the build that has it... which cannot, so drop it by hand.
+    // Version 3 is unknown to `two`: revert it with the build that has it... which cannot, so drop it by
+    // hand.
     db = dbactor::database::open(o);
     db.write([](dbactor::connection& c) {
         c.execute("DROP TABLE i");
         c.execute("DELETE FROM dbactor_migrations WHERE version = 3");
     });
-    const auto steps =
-        db.call([&](dbactor::connection& c) { return dbactor::admin::migrate_to(c, two, 0); });
+    const auto steps = db.call([&](dbactor::connection& c) { return dbactor::admin::migrate_to(c, two, 0); });
     REQUIRE(steps.size() == 2);
     CHECK(steps[0].version == 2);
     CHECK_FALSE(steps[0].up);
     CHECK(steps[1].done);
     CHECK(ledger(db).empty());
     CHECK_FALSE(has_table(db, "members"));
-    CHECK(db.read([](dbactor::connection& c) { return *c.query_one<std::int64_t>("PRAGMA user_version"); }) == 0);
+    CHECK(db.read([](dbactor::connection& c) { return *c.query_one<std::int64_t>("PRAGMA user_version"); }) ==
+          0);
     const auto up = db.call([&](dbactor::connection& c) { return dbactor::admin::migrate_to(c, two, 1); });
     REQUIRE(up.size() == 1);
     CHECK(up[0].up);
@@ -351,7 +378,8 @@ TEST_CASE("a pending migration on a database another connection is writing fails
     dbactor::database::open(o).close();
     sqlite3* holder = nullptr;
     REQUIRE(sqlite3_open(dir.db().c_str(), &holder) == SQLITE_OK);
-    REQUIRE(sqlite3_exec(holder, "BEGIN IMMEDIATE; INSERT INTO members VALUES (1, 'x');", nullptr, nullptr, nullptr) ==
+    REQUIRE(sqlite3_exec(
+                holder, "BEGIN IMMEDIATE; INSERT INTO members VALUES (1, 'x');", nullptr, nullptr, nullptr) ==
             SQLITE_OK);
     o.migrations = migration_set::from_files(base, "mig");
     o.busy_timeout = std::chrono::milliseconds(200);
@@ -363,7 +391,8 @@ TEST_CASE("a pending migration on a database another connection is writing fails
     CHECK_THAT(e.what(), Contains("0002_warnings.sql") && Contains("locked"));
 }
 
-TEST_CASE("a migration directory or file that cannot be read fails with migration_source_invalid, saying what to do",
+TEST_CASE("a migration directory or file that cannot be read fails with migration_source_invalid, saying "
+          "what to do",
           "[migration]")
 {
     test::temp_dir dir;
@@ -394,9 +423,8 @@ TEST_CASE("migrate_to reports the steps done before the one that failed", "[migr
     o.apply_migrations = false;
     auto db = dbactor::database::open(o);
     std::vector<dbactor::admin::migration_step> steps;
-    const auto e = error_of([&] {
-        db.call([&](dbactor::connection& c) { dbactor::admin::migrate_to(c, set, -1, steps); });
-    });
+    const auto e = error_of(
+        [&] { db.call([&](dbactor::connection& c) { dbactor::admin::migrate_to(c, set, -1, steps); }); });
     CHECK(e.value() == errc::migration_failed);
     REQUIRE(steps.size() == 3);
     CHECK(steps[0].done);

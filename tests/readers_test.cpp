@@ -32,7 +32,8 @@ TEST_CASE("with readers, reads run on reader threads and writes on the writer th
     std::set<std::thread::id> readers;
     std::vector<std::future<std::thread::id>> replies;
     for (int i = 0; i < 200; ++i)
-        replies.push_back(db.async_read([](connection&) { return std::this_thread::get_id(); }, asio::use_future));
+        replies.push_back(
+            db.async_read([](connection&) { return std::this_thread::get_id(); }, asio::use_future));
     for (auto& r : replies)
         readers.insert(test::get_within(r, "a read on the reader lane"));
     CHECK(readers.count(writer) == 0);
@@ -87,8 +88,8 @@ TEST_CASE("closing with readers drains both lanes and removes the WAL", "[reader
     auto db = open_with_readers(d);
     std::vector<std::future<int>> reads;
     for (int i = 0; i < 100; ++i)
-        reads.push_back(db.async_read([](connection& c) { return *c.query_one<int>("SELECT count(*) FROM t"); },
-                                      asio::use_future));
+        reads.push_back(db.async_read(
+            [](connection& c) { return *c.query_one<int>("SELECT count(*) FROM t"); }, asio::use_future));
     db.close();
     for (auto& r : reads)
         CHECK(test::get_within(r, "a queued read completes before close returns") == 0);

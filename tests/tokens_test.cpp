@@ -132,7 +132,8 @@ TEST_CASE("deferred does not run the request until the operation is launched", "
     auto op = db.async_write(insert, asio::deferred);
     auto rows = db.read([](connection& c) { return *c.query_one<int>("SELECT count(*) FROM t"); });
     CHECK(rows == 0);
-    auto changed = run_coro([&]() -> asio::awaitable<std::int64_t> { co_return co_await std::move(op)(asio::use_awaitable); }());
+    auto changed = run_coro(
+        [&]() -> asio::awaitable<std::int64_t> { co_return co_await std::move(op)(asio::use_awaitable); }());
     CHECK(changed == 1);
 }
 
@@ -144,8 +145,9 @@ TEST_CASE("a completion bound to an executor runs on that executor", "[tokens]")
     auto guard = asio::make_work_guard(io);
     std::thread runner([&] { io.run_for(10s); });
     std::promise<bool> p;
-    db.async_read(answer,
-                  asio::bind_executor(io, [&](std::exception_ptr, int) { p.set_value(io.get_executor().running_in_this_thread()); }));
+    db.async_read(answer, asio::bind_executor(io, [&](std::exception_ptr, int) {
+                      p.set_value(io.get_executor().running_in_this_thread());
+                  }));
     auto f = p.get_future();
     CHECK(test::get_within(f, "bound callback"));
     // No io.stop(): the actor may still be inside post() (its own work guard keeps run() going until then);
@@ -154,16 +156,19 @@ TEST_CASE("a completion bound to an executor runs on that executor", "[tokens]")
     runner.join();
 }
 
-TEST_CASE("the actor never waits on a caller's executor: a reply to an io_context that never runs holds up nothing",
-          "[tokens]")
+TEST_CASE(
+    "the actor never waits on a caller's executor: a reply to an io_context that never runs holds up nothing",
+    "[tokens]")
 {
     test::temp_dir d;
     auto db = dbactor::database::open(test::options_for(d));
     std::atomic<bool> delivered{false};
     {
         asio::io_context never_run;
-        db.async_read(answer, asio::bind_executor(never_run, [&](std::exception_ptr, int) { delivered = true; }));
-        // FIFO: once these blocking reads are answered, the first request ran and its reply waits in never_run.
+        db.async_read(answer,
+                      asio::bind_executor(never_run, [&](std::exception_ptr, int) { delivered = true; }));
+        // FIFO: once these blocking reads are answered, the first request ran and its reply waits in
+        // never_run.
         for (int i = 0; i < 100; ++i)
             CHECK(db.read(answer) == 42);
         CHECK_FALSE(delivered);
@@ -172,7 +177,8 @@ TEST_CASE("the actor never waits on a caller's executor: a reply to an io_contex
     CHECK(db.read(answer) == 42);
 }
 
-TEST_CASE("a coroutine awaiting one request at a time gets each reply on its own thread, within reply_spin or after it",
+TEST_CASE("a coroutine awaiting one request at a time gets each reply on its own thread, within reply_spin "
+          "or after it",
           "[tokens]")
 {
     test::temp_dir d;
@@ -181,8 +187,8 @@ TEST_CASE("a coroutine awaiting one request at a time gets each reply on its own
     auto db = dbactor::database::open(o);
     // A few milliseconds of SQLite work: longer than the spin, so the reply is posted the usual way.
     auto slow = [](connection& c) {
-        return *c.query_one<std::int64_t>(
-            "WITH RECURSIVE r(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM r WHERE i < 300000) SELECT count(*) FROM r");
+        return *c.query_one<std::int64_t>("WITH RECURSIVE r(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM r "
+                                          "WHERE i < 300000) SELECT count(*) FROM r");
     };
     asio::io_context io;
     std::thread::id io_thread;
@@ -211,5 +217,7 @@ TEST_CASE("a coroutine awaiting one request at a time gets each reply on its own
     off.path = d.file("off.db");
     off.reply_spin = std::chrono::nanoseconds(0); // the same without spinning
     auto quiet = dbactor::database::open(off);
-    CHECK(run_coro([&]() -> asio::awaitable<int> { co_return co_await quiet.async_read(answer, asio::use_awaitable); }()) == 42);
+    CHECK(run_coro([&]() -> asio::awaitable<int> {
+              co_return co_await quiet.async_read(answer, asio::use_awaitable);
+          }()) == 42);
 }

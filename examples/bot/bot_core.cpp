@@ -117,7 +117,11 @@ public:
         }
         restore();
     }
-    void block() { pthread_sigmask(SIG_BLOCK, &set_, &old_); blocked_ = true; }
+    void block()
+    {
+        pthread_sigmask(SIG_BLOCK, &set_, &old_);
+        blocked_ = true;
+    }
     void restore()
     {
         if (blocked_)
@@ -142,11 +146,12 @@ struct register_guilds
     {
         std::int64_t added = 0;
         for (auto id : ids)
-            added += c.execute("INSERT INTO guild_settings (guild_id, created_at, updated_at) VALUES (?, ?, ?) "
-                               "ON CONFLICT (guild_id) DO NOTHING",
-                               id,
-                               now,
-                               now);
+            added +=
+                c.execute("INSERT INTO guild_settings (guild_id, created_at, updated_at) VALUES (?, ?, ?) "
+                          "ON CONFLICT (guild_id) DO NOTHING",
+                          id,
+                          now,
+                          now);
         return added;
     }
 };
@@ -166,7 +171,8 @@ struct load_settings
     guild_settings operator()(dbactor::connection& c) const
     {
         auto row = c.query_one<std::tuple<std::string, std::int64_t, bool, std::int64_t>>(
-            "SELECT prefix, xp_multiplier, ai_enabled, warn_limit FROM guild_settings WHERE guild_id = ?", guild);
+            "SELECT prefix, xp_multiplier, ai_enabled, warn_limit FROM guild_settings WHERE guild_id = ?",
+            guild);
         if (!row)
             return {};
         auto& [prefix, mult, ai, warn] = *row;
@@ -214,17 +220,19 @@ struct record_message
     std::int64_t operator()(dbactor::connection& c) const
     {
         const auto mult =
-            c.query_one<std::int64_t>("SELECT xp_multiplier FROM guild_settings WHERE guild_id = ?", guild).value_or(1);
+            c.query_one<std::int64_t>("SELECT xp_multiplier FROM guild_settings WHERE guild_id = ?", guild)
+                .value_or(1);
         const std::int64_t xp = base_xp * mult;
-        c.execute("INSERT INTO members (guild_id, user_id, joined_at, messages, xp, last_message_id) "
-                  "VALUES (?, ?, ?, 1, ?, ?) "
-                  "ON CONFLICT (guild_id, user_id) DO UPDATE SET messages = messages + 1, xp = xp + excluded.xp, "
-                  "last_message_id = excluded.last_message_id",
-                  guild,
-                  user,
-                  static_cast<std::int64_t>(snowflake_generator::unix_ms_of(message_id)),
-                  xp,
-                  message_id);
+        c.execute(
+            "INSERT INTO members (guild_id, user_id, joined_at, messages, xp, last_message_id) "
+            "VALUES (?, ?, ?, 1, ?, ?) "
+            "ON CONFLICT (guild_id, user_id) DO UPDATE SET messages = messages + 1, xp = xp + excluded.xp, "
+            "last_message_id = excluded.last_message_id",
+            guild,
+            user,
+            static_cast<std::int64_t>(snowflake_generator::unix_ms_of(message_id)),
+            xp,
+            message_id);
         return xp;
     }
 };
@@ -262,13 +270,16 @@ struct add_warning
     std::int64_t now;
     std::int64_t operator()(dbactor::connection& c) const
     {
-        c.execute("INSERT INTO warnings (guild_id, user_id, moderator_id, reason, created_at) VALUES (?, ?, ?, ?, ?)",
+        c.execute("INSERT INTO warnings (guild_id, user_id, moderator_id, reason, created_at) VALUES (?, ?, "
+                  "?, ?, ?)",
                   guild,
                   user,
                   moderator,
                   reason,
                   now);
-        return c.query_one<std::int64_t>("SELECT count(*) FROM warnings WHERE guild_id = ? AND user_id = ?", guild, user)
+        return c
+            .query_one<std::int64_t>(
+                "SELECT count(*) FROM warnings WHERE guild_id = ? AND user_id = ?", guild, user)
             .value_or(0);
     }
 };
@@ -285,11 +296,12 @@ struct add_tempban
     std::int64_t expires_at;
     std::int64_t operator()(dbactor::connection& c) const
     {
-        c.execute("UPDATE ban_log SET lifted_at = ? WHERE id = (SELECT ban_id FROM tempbans WHERE guild_id = ? AND "
-                  "user_id = ?)",
-                  now,
-                  guild,
-                  user);
+        c.execute(
+            "UPDATE ban_log SET lifted_at = ? WHERE id = (SELECT ban_id FROM tempbans WHERE guild_id = ? AND "
+            "user_id = ?)",
+            now,
+            guild,
+            user);
         c.execute("DELETE FROM tempbans WHERE guild_id = ? AND user_id = ?", guild, user);
         c.execute("INSERT INTO ban_log (guild_id, user_id, moderator_id, reason, banned_at, expires_at) "
                   "VALUES (?, ?, ?, ?, ?, ?)",
@@ -317,12 +329,14 @@ struct lift_expired_bans
     bool fault_is_std = true;
     std::int64_t operator()(dbactor::connection& c) const
     {
-        c.execute("UPDATE ban_log SET lifted_at = ? WHERE id IN (SELECT ban_id FROM tempbans WHERE expires_at <= ?)",
+        c.execute("UPDATE ban_log SET lifted_at = ? WHERE id IN (SELECT ban_id FROM tempbans WHERE "
+                  "expires_at <= ?)",
                   now,
                   now);
         const auto lifted = c.execute("DELETE FROM tempbans WHERE expires_at <= ?", now);
         if (inject_fault && fault_is_std)
-            throw std::runtime_error("injected fault (--fault-every); this iteration's changes are rolled back");
+            throw std::runtime_error(
+                "injected fault (--fault-every); this iteration's changes are rolled back");
         if (inject_fault)
             throw injected_fault{"injected fault (--fault-every --fault-non-std)"};
         return lifted;
@@ -337,16 +351,18 @@ struct record_game
     std::int64_t guesses;
     void operator()(dbactor::connection& c) const
     {
-        c.execute("INSERT INTO word_game_stats (guild_id, user_id, played, won, guesses, best) VALUES (?, ?, 1, ?, ?, ?) "
-                  "ON CONFLICT (guild_id, user_id) DO UPDATE SET played = played + 1, won = won + excluded.won, "
-                  "guesses = guesses + excluded.guesses, "
-                  "best = CASE WHEN excluded.best IS NULL THEN best "
-                  "WHEN best IS NULL OR excluded.best < best THEN excluded.best ELSE best END",
-                  guild,
-                  user,
-                  won ? 1 : 0,
-                  guesses,
-                  won ? std::optional<std::int64_t>(guesses) : std::nullopt);
+        c.execute(
+            "INSERT INTO word_game_stats (guild_id, user_id, played, won, guesses, best) VALUES (?, ?, 1, ?, "
+            "?, ?) "
+            "ON CONFLICT (guild_id, user_id) DO UPDATE SET played = played + 1, won = won + excluded.won, "
+            "guesses = guesses + excluded.guesses, "
+            "best = CASE WHEN excluded.best IS NULL THEN best "
+            "WHEN best IS NULL OR excluded.best < best THEN excluded.best ELSE best END",
+            guild,
+            user,
+            won ? 1 : 0,
+            guesses,
+            won ? std::optional<std::int64_t>(guesses) : std::nullopt);
     }
 };
 
@@ -371,8 +387,10 @@ struct read_totals
             "SELECT count(*), count(lifted_at) FROM ban_log");
         std::tie(t.bans, t.lifted) = *b;
         t.active_bans = c.query_one<std::int64_t>("SELECT count(*) FROM tempbans").value_or(0);
-        t.unlifted = c.query_one<std::int64_t>("SELECT count(*) FROM ban_log WHERE lifted_at IS NULL").value_or(0);
-        t.games = c.query_one<std::int64_t>("SELECT coalesce(sum(played), 0) FROM word_game_stats").value_or(0);
+        t.unlifted =
+            c.query_one<std::int64_t>("SELECT count(*) FROM ban_log WHERE lifted_at IS NULL").value_or(0);
+        t.games =
+            c.query_one<std::int64_t>("SELECT coalesce(sum(played), 0) FROM word_game_stats").value_or(0);
         t.schema_version = c.query_one<std::int64_t>("PRAGMA user_version").value_or(0);
         return t;
     }
@@ -411,17 +429,30 @@ struct event
     steady::time_point emitted;
 };
 
-constexpr std::array<std::string_view, 16> words = {"crane", "slate", "pious", "ghost", "lemon", "quart",
-                                                    "bravo", "flint", "mirth", "snack", "tiger", "vivid",
-                                                    "waltz", "young", "zebra", "oxide"};
+constexpr std::array<std::string_view, 16> words = {"crane",
+                                                    "slate",
+                                                    "pious",
+                                                    "ghost",
+                                                    "lemon",
+                                                    "quart",
+                                                    "bravo",
+                                                    "flint",
+                                                    "mirth",
+                                                    "snack",
+                                                    "tiger",
+                                                    "vivid",
+                                                    "waltz",
+                                                    "young",
+                                                    "zebra",
+                                                    "oxide"};
 constexpr int word_game_max_guesses = 6;
 
 struct counters
 {
     std::atomic<std::uint64_t> emitted{0}, messages{0}, commands{0}, joins{0};
     std::atomic<std::uint64_t> handled{0}, failed{0}, rate_limited{0};
-    std::atomic<std::uint64_t> xp_awarded{0}, warnings{0}, bans{0}, auto_bans{0}, games{0}, wins{0}, ai_answers{0},
-        ranks{0}, settings_changed{0};
+    std::atomic<std::uint64_t> xp_awarded{0}, warnings{0}, bans{0}, auto_bans{0}, games{0}, wins{0},
+        ai_answers{0}, ranks{0}, settings_changed{0};
     std::atomic<std::uint64_t> lifted{0};
     std::atomic<std::uint64_t> paused_ticks{0}; // gateway ticks skipped because too much was in flight
 };
@@ -446,8 +477,8 @@ public:
           control_(asio::make_strand(ioc_)), signals_(control_, SIGINT, SIGTERM), stop_timer_(control_),
           duration_timer_(control_), drained_timer_(control_), gateway_timer_(control_)
     {
-        // From here on the signal_set owns SIGINT and SIGTERM; run() (bot::run) unblocks them only now, so one
-        // that arrived while the database was booting is delivered to it rather than killing the process.
+        // From here on the signal_set owns SIGINT and SIGTERM; run() (bot::run) unblocks them only now, so
+        // one that arrived while the database was booting is delivered to it rather than killing the process.
         // Per-guild state lives in shards, each owned by one strand: handlers of guilds on different shards
         // run in parallel, handlers of one guild never race, and no lock guards the guild state.
         const std::size_t n = std::max<std::size_t>(threads * 8, 8);
@@ -511,7 +542,7 @@ public:
 private:
     struct guild_state
     {
-        std::string_view word;                       // the word game's secret
+        std::string_view word;                        // the word game's secret
         std::unordered_map<std::uint64_t, int> tries; // guesses per player in the current game
     };
 
@@ -552,29 +583,32 @@ private:
                 request_stop(sig == SIGINT ? "SIGINT" : "SIGTERM");
         });
         if (cfg_.duration_s > 0) {
-            duration_timer_.expires_after(std::chrono::duration_cast<steady::duration>(
-                std::chrono::duration<double>(cfg_.duration_s)));
+            duration_timer_.expires_after(
+                std::chrono::duration_cast<steady::duration>(std::chrono::duration<double>(cfg_.duration_s)));
             duration_timer_.async_wait([this](boost::system::error_code ec) {
                 if (!ec)
                     request_stop("duration elapsed");
             });
         }
 
-        start_loop("tempban-sweep", 250ms, [this](std::uint64_t iteration) { return sweep_tempbans(iteration); });
+        start_loop(
+            "tempban-sweep", 250ms, [this](std::uint64_t iteration) { return sweep_tempbans(iteration); });
         start_loop("ratelimit-cleanup", 1s, [this](std::uint64_t) { return cleanup_limiters(); });
         if (cfg_.progress_every_s > 0)
             start_loop("progress",
-                       std::chrono::duration_cast<steady::duration>(std::chrono::duration<double>(cfg_.progress_every_s)),
+                       std::chrono::duration_cast<steady::duration>(
+                           std::chrono::duration<double>(cfg_.progress_every_s)),
                        [this](std::uint64_t iteration) { return report_progress(iteration); });
 
         started_ = steady::now();
         in_flight_.fetch_add(1); // held by the gateway until it stops
         asio::co_spawn(control_, gateway(), asio::detached);
-        fmt::print(stderr,
-                   "[info] gateway: running, {} guilds, {} events/s, {} threads; stop with SIGINT or SIGTERM\n",
-                   guild_ids_.size(),
-                   cfg_.events_per_sec,
-                   threads_);
+        fmt::print(
+            stderr,
+            "[info] gateway: running, {} guilds, {} events/s, {} threads; stop with SIGINT or SIGTERM\n",
+            guild_ids_.size(),
+            cfg_.events_per_sec,
+            threads_);
 
         // Wait for a stop request (signal or duration).
         if (!stop_requested_) {
@@ -601,7 +635,9 @@ private:
             close_failed_ = true;
             log("error", fmt::format("closing the database failed: {}", describe(e)));
         }
-        fmt::print(stderr, "[info] shutdown: {}; gateway stopped, handlers drained, database closed\n", stop_reason_);
+        fmt::print(stderr,
+                   "[info] shutdown: {}; gateway stopped, handlers drained, database closed\n",
+                   stop_reason_);
     }
 
     void request_stop(std::string reason)
@@ -654,11 +690,13 @@ private:
         release();
     }
 
-    event make_event(std::mt19937_64& rng, std::uniform_real_distribution<double>& unit, snowflake_generator& ids)
+    event
+    make_event(std::mt19937_64& rng, std::uniform_real_distribution<double>& unit, snowflake_generator& ids)
     {
         // A few guilds are busy, most are quiet (like real bots): guild index skewed towards the front.
         const double g = unit(rng);
-        const std::size_t gi = std::min(guild_ids_.size() - 1, static_cast<std::size_t>(g * g * guild_ids_.size()));
+        const std::size_t gi =
+            std::min(guild_ids_.size() - 1, static_cast<std::size_t>(g * g * guild_ids_.size()));
         member_roster& roster = rosters_[gi];
         event ev{};
         ev.guild = guild_ids_[gi];
@@ -717,31 +755,30 @@ private:
         asio::co_spawn(s.strand, dispatch(s, std::move(ev)), asio::detached);
     }
 
-    // --- handlers (each runs on its guild's shard strand) ---------------------------------------------------
+    // --- handlers (each runs on its guild's shard strand)
+    // ---------------------------------------------------
 
     asio::awaitable<void> dispatch(shard& s, event ev)
     {
         try {
             switch (ev.kind) {
-            case event_kind::message:
-                co_await on_message(ev);
-                break;
-            case event_kind::member_join:
-                co_await on_join(ev);
-                break;
-            case event_kind::command:
-                co_await on_command(s, ev);
-                break;
+            case event_kind::message: co_await on_message(ev); break;
+            case event_kind::member_join: co_await on_join(ev); break;
+            case event_kind::command: co_await on_command(s, ev); break;
             }
             ++counters_.handled;
         }
         catch (...) {
             ++counters_.failed;
             log("error",
-                fmt::format("handler for event {} in guild {} failed: {}", ev.id, ev.guild, describe(std::current_exception())));
+                fmt::format("handler for event {} in guild {} failed: {}",
+                            ev.id,
+                            ev.guild,
+                            describe(std::current_exception())));
         }
         // Still on the shard's strand: the shard's histogram needs no lock.
-        const auto us = std::chrono::duration_cast<std::chrono::microseconds>(steady::now() - ev.emitted).count();
+        const auto us =
+            std::chrono::duration_cast<std::chrono::microseconds>(steady::now() - ev.emitted).count();
         s.latencies_us.record(static_cast<std::uint32_t>(std::clamp<std::int64_t>(us, 0, UINT32_MAX)));
         release();
     }
@@ -749,7 +786,8 @@ private:
     asio::awaitable<void> on_join(const event& ev)
     {
         static const dbactor::request_options ro{.name = "add_member"};
-        auto req = add_member{ev.guild, ev.user, static_cast<std::int64_t>(snowflake_generator::unix_ms_of(ev.id))};
+        auto req =
+            add_member{ev.guild, ev.user, static_cast<std::int64_t>(snowflake_generator::unix_ms_of(ev.id))};
         co_await db_.async_write(req, ro, use_awaitable);
     }
 
@@ -765,10 +803,10 @@ private:
     {
         // The limiter first: a refused command costs no database round trip.
         const auto now = steady::now();
-        sliding_window_limiter& limiter = ev.command == command_kind::ask ? ai_
-                                          : (ev.command == command_kind::rank || ev.command == command_kind::word)
-                                              ? commands_
-                                              : moderation_;
+        sliding_window_limiter& limiter =
+            ev.command == command_kind::ask                                          ? ai_
+            : (ev.command == command_kind::rank || ev.command == command_kind::word) ? commands_
+                                                                                     : moderation_;
         if (limiter.check(ev.user, now) != steady::duration::zero()) {
             ++counters_.rate_limited; // the reply would be "slow down, try again in N s"
             co_return;
@@ -787,9 +825,7 @@ private:
             ++counters_.ranks;
             break;
         }
-        case command_kind::word:
-            co_await play_word(s, ev);
-            break;
+        case command_kind::word: co_await play_word(s, ev); break;
         case command_kind::ask:
             if (settings.ai_enabled)
                 ++counters_.ai_answers; // the AI call itself is out of scope: no network here
@@ -806,9 +842,7 @@ private:
             }
             break;
         }
-        case command_kind::tempban:
-            co_await ban(ev.guild, ev.target, ev.user, reason_command, ev.arg);
-            break;
+        case command_kind::tempban: co_await ban(ev.guild, ev.target, ev.user, reason_command, ev.arg); break;
         case command_kind::settings: {
             static const dbactor::request_options ro{.name = "update_settings"};
             auto req = update_xp_multiplier{ev.guild, ev.arg, unix_ms()};
@@ -824,7 +858,10 @@ private:
     static constexpr const char* reason_warnings = "warning limit reached";
     static constexpr const char* reason_command = "tempban command";
 
-    asio::awaitable<void> ban(std::uint64_t guild, std::uint64_t user, std::uint64_t moderator, const char* reason,
+    asio::awaitable<void> ban(std::uint64_t guild,
+                              std::uint64_t user,
+                              std::uint64_t moderator,
+                              const char* reason,
                               std::int64_t seconds)
     {
         static const dbactor::request_options ro{.name = "add_tempban"};
@@ -860,7 +897,8 @@ private:
             ++counters_.wins;
     }
 
-    // --- supervised background loops ------------------------------------------------------------------------
+    // --- supervised background loops
+    // ------------------------------------------------------------------------
 
     using loop_body = std::function<asio::awaitable<void>(std::uint64_t iteration)>;
 
@@ -872,20 +910,19 @@ private:
         loop_reports_.push_back({name, 0, 0});
         loop_timers_.push_back(std::make_unique<asio::steady_timer>(control_));
         in_flight_.fetch_add(1);
-        asio::co_spawn(control_,
-                       supervised(index, period, std::move(body)),
-                       [this, name](std::exception_ptr e) {
-                           if (e) {
-                               log("error", fmt::format("loop {}: exited with an exception: {}", name, describe(e)));
-                           }
-                           else if (!stopping_) {
-                               log("error", fmt::format("loop {}: exited while the bot is running", name));
-                           }
-                           else {
-                               log("info", fmt::format("loop {}: stopped", name));
-                           }
-                           release();
-                       });
+        asio::co_spawn(
+            control_, supervised(index, period, std::move(body)), [this, name](std::exception_ptr e) {
+                if (e) {
+                    log("error", fmt::format("loop {}: exited with an exception: {}", name, describe(e)));
+                }
+                else if (!stopping_) {
+                    log("error", fmt::format("loop {}: exited while the bot is running", name));
+                }
+                else {
+                    log("info", fmt::format("loop {}: stopped", name));
+                }
+                release();
+            });
     }
 
     asio::awaitable<void> supervised(std::size_t index, steady::duration period, loop_body body)
@@ -901,7 +938,10 @@ private:
                 // Anything thrown, not only std::exception: whatever escaped here would end io_context::run.
                 ++loop_reports_[index].failures;
                 log("error",
-                    fmt::format("loop {}: iteration {} failed: {}", report.name, iteration, describe(std::current_exception())));
+                    fmt::format("loop {}: iteration {} failed: {}",
+                                report.name,
+                                iteration,
+                                describe(std::current_exception())));
             }
             if (stopping_)
                 break;
@@ -991,8 +1031,8 @@ void print_lane(std::ostream& out, std::string_view name, const dbactor::lane_st
 }
 
 /// Compares the database after the run with what the handlers reported writing.
-bool self_check(const config& cfg, const totals& before, std::int64_t guilds_added, const counters& c,
-                std::ostream& out)
+bool self_check(
+    const config& cfg, const totals& before, std::int64_t guilds_added, const counters& c, std::ostream& out)
 {
     dbactor::options o;
     o.path = cfg.db_path;
@@ -1010,7 +1050,9 @@ bool self_check(const config& cfg, const totals& before, std::int64_t guilds_add
         if (got != want)
             problems.push_back(fmt::format("{}: the database says {}, the handlers say {}", what, got, want));
     };
-    expect("events handled vs emitted", static_cast<std::int64_t>(c.handled), static_cast<std::int64_t>(c.emitted));
+    expect("events handled vs emitted",
+           static_cast<std::int64_t>(c.handled),
+           static_cast<std::int64_t>(c.emitted));
     expect("failed handlers", static_cast<std::int64_t>(c.failed), 0);
     expect("new guilds", after.guilds - before.guilds, guilds_added);
     expect("new members", after.members - before.members, static_cast<std::int64_t>(c.joins));
@@ -1127,22 +1169,25 @@ int run(const config& cfg, std::ostream& out)
                service.stop_reason(),
                service.running_s(),
                secs - service.running_s());
+    fmt::print(
+        out,
+        "gateway: emitted {} events (messages {}, commands {}, joins {}); paused {} ms for backpressure\n",
+        c.emitted.load(),
+        c.messages.load(),
+        c.commands.load(),
+        c.joins.load(),
+        c.paused_ticks.load() * 10);
+    fmt::print(
+        out,
+        "handled: {} events ({} failed), {:.0f} events/s; handler latency p50 {:.3f} ms p99 {:.3f} ms\n",
+        c.handled.load(),
+        c.failed.load(),
+        secs > 0 ? static_cast<double>(c.handled.load()) / secs : 0.0,
+        pct(0.50),
+        pct(0.99));
     fmt::print(out,
-               "gateway: emitted {} events (messages {}, commands {}, joins {}); paused {} ms for backpressure\n",
-               c.emitted.load(),
-               c.messages.load(),
-               c.commands.load(),
-               c.joins.load(),
-               c.paused_ticks.load() * 10);
-    fmt::print(out,
-               "handled: {} events ({} failed), {:.0f} events/s; handler latency p50 {:.3f} ms p99 {:.3f} ms\n",
-               c.handled.load(),
-               c.failed.load(),
-               secs > 0 ? static_cast<double>(c.handled.load()) / secs : 0.0,
-               pct(0.50),
-               pct(0.99));
-    fmt::print(out,
-               "outcomes: xp +{}, warnings {}, tempbans {} ({} from warnings, {} lifted by the sweep), word games {} "
+               "outcomes: xp +{}, warnings {}, tempbans {} ({} from warnings, {} lifted by the sweep), word "
+               "games {} "
                "({} won), ai answers {}, ranks {}, settings changes {}, rate limited {}\n",
                c.xp_awarded.load(),
                c.warnings.load(),
@@ -1165,7 +1210,8 @@ int run(const config& cfg, std::ostream& out)
     print_lane(out, "write", st.write);
     print_lane(out, "read", st.read);
     fmt::print(out,
-               "database batches: {} write transactions, {:.2f} writes per transaction (max {}); queue depth max {}\n",
+               "database batches: {} write transactions, {:.2f} writes per transaction (max {}); queue depth "
+               "max {}\n",
                st.write_batches,
                st.write_batch_mean,
                st.write_batch_max,

@@ -88,7 +88,8 @@ public:
     {
         if (count_ == 0)
             return 0;
-        const auto rank = std::min<std::uint64_t>(count_, static_cast<std::uint64_t>(q * static_cast<double>(count_)) + 1);
+        const auto rank =
+            std::min<std::uint64_t>(count_, static_cast<std::uint64_t>(q * static_cast<double>(count_)) + 1);
         std::uint64_t seen = 0;
         for (std::size_t i = 0; i < bucket_count; ++i) {
             seen += counts_[i];
@@ -143,7 +144,8 @@ public:
     /// A member, skewed towards the first ones (u uniform in [0, 1)). The roster must not be empty.
     std::uint64_t pick(double u) const
     {
-        return ids_[std::min(ids_.size() - 1, static_cast<std::size_t>(u * u * static_cast<double>(ids_.size())))];
+        return ids_[std::min(ids_.size() - 1,
+                             static_cast<std::size_t>(u * u * static_cast<double>(ids_.size())))];
     }
     std::size_t size() const noexcept { return ids_.size(); }
     std::size_t capacity() const noexcept { return cap_; }
@@ -164,8 +166,7 @@ class snowflake_generator
 public:
     snowflake_generator(unsigned worker, unsigned process) noexcept
         : worker_(worker & 0x1f), process_(process & 0x1f)
-    {
-    }
+    {}
     /// The next id at `unix_ms`; more than 4096 ids in one millisecond borrow from the next one.
     std::uint64_t next(std::uint64_t unix_ms) noexcept
     {
@@ -202,8 +203,7 @@ public:
 
     sliding_window_limiter(std::string name, std::size_t max_requests, clock::duration window)
         : name_(std::move(name)), max_(max_requests), window_(window)
-    {
-    }
+    {}
 
     /// Zero when the request is allowed (and recorded); otherwise how long until the oldest one leaves
     /// the window.

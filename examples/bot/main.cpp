@@ -8,14 +8,18 @@
 int main(int argc, char** argv)
 {
     bot::config cfg;
-    CLI::App app{"dbactor-bot: a Discord-style bot core (simulated gateway, no network) persisting through dbactor.\n"
-                 "Runs until --duration elapses or SIGINT/SIGTERM arrives, then shuts down gracefully and prints a "
-                 "summary.\n"
-                 "An option given twice takes its last value (run.sh passes --duration 10 before your own options)."};
+    CLI::App app{
+        "dbactor-bot: a Discord-style bot core (simulated gateway, no network) persisting through dbactor.\n"
+        "Runs until --duration elapses or SIGINT/SIGTERM arrives, then shuts down gracefully and prints a "
+        "summary.\n"
+        "An option given twice takes its last value (run.sh passes --duration 10 before your own options)."};
     // Before the options are added: the defaults apply to options created afterwards.
     app.option_defaults()->take_last();
-    app.add_option("--db", cfg.db_path, "Database file (created and migrated when missing)")->capture_default_str();
-    app.add_option("--guilds", cfg.guilds, "Simulated guilds")->capture_default_str()->check(CLI::Range(1u, 1000000u));
+    app.add_option("--db", cfg.db_path, "Database file (created and migrated when missing)")
+        ->capture_default_str();
+    app.add_option("--guilds", cfg.guilds, "Simulated guilds")
+        ->capture_default_str()
+        ->check(CLI::Range(1u, 1000000u));
     app.add_option("--events-per-sec", cfg.events_per_sec, "Gateway events per second")
         ->capture_default_str()
         ->check(CLI::Range(0.0, 1e7));
@@ -32,11 +36,13 @@ int main(int argc, char** argv)
     app.add_flag("--synchronous-normal",
                  normal,
                  "PRAGMA synchronous=NORMAL (survives a process crash, not a power loss) instead of FULL");
-    app.add_flag("--self-check",
-                 cfg.self_check,
-                 "After closing, reopen the database and check it holds exactly what the handlers wrote (exit 1 "
-                 "if not)");
-    app.add_option("--progress-every", cfg.progress_every_s, "Seconds between progress lines on stderr (0 = none)")
+    app.add_flag(
+        "--self-check",
+        cfg.self_check,
+        "After closing, reopen the database and check it holds exactly what the handlers wrote (exit 1 "
+        "if not)");
+    app.add_option(
+           "--progress-every", cfg.progress_every_s, "Seconds between progress lines on stderr (0 = none)")
         ->capture_default_str()
         ->check(CLI::NonNegativeNumber);
     app.add_option("--roster-cap", cfg.roster_cap, "Members the gateway remembers per guild (memory bound)")

@@ -60,7 +60,8 @@ std::string rom_sha1(std::string_view title, std::string_view system, std::int64
 
 std::int64_t register_rom::operator()(dbactor::connection& c) const
 {
-    c.execute("INSERT INTO roms (title, system, sha1, size_bytes) VALUES (?, ?, ?, ?) ON CONFLICT (sha1) DO NOTHING",
+    c.execute("INSERT INTO roms (title, system, sha1, size_bytes) VALUES (?, ?, ?, ?) ON CONFLICT (sha1) DO "
+              "NOTHING",
               title,
               system,
               sha1,
@@ -70,7 +71,8 @@ std::int64_t register_rom::operator()(dbactor::connection& c) const
 
 std::int64_t start_session::operator()(dbactor::connection& c) const
 {
-    c.execute("INSERT INTO sessions (rom_id, player, started_at) VALUES (?, ?, ?)", rom_id, player, started_at);
+    c.execute(
+        "INSERT INTO sessions (rom_id, player, started_at) VALUES (?, ?, ?)", rom_id, player, started_at);
     return c.last_insert_rowid();
 }
 
@@ -86,38 +88,42 @@ void stop_session::operator()(dbactor::connection& c) const
 std::int64_t save_state::operator()(dbactor::connection& c) const
 {
     const std::size_t total = (state.size() + chunk_size - 1) / chunk_size;
-    const auto version = c.query_one<std::int64_t>("SELECT version FROM save_slots WHERE rom_id = ? AND player = ? "
-                                                   "AND slot = ?",
-                                                   rom_id,
-                                                   player,
-                                                   slot)
-                             .value_or(0) +
-                         1;
+    const auto version =
+        c.query_one<std::int64_t>("SELECT version FROM save_slots WHERE rom_id = ? AND player = ? "
+                                  "AND slot = ?",
+                                  rom_id,
+                                  player,
+                                  slot)
+            .value_or(0) +
+        1;
     // The header first, then the chunks: were this not one transaction, a crash in between would leave a
     // header describing chunks that are not there.
-    c.execute("INSERT INTO save_slots (rom_id, player, slot, version, chunks, size_bytes, checksum, saved_at) "
-              "VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
-              "ON CONFLICT (rom_id, player, slot) DO UPDATE SET version = excluded.version, chunks = excluded.chunks, "
-              "size_bytes = excluded.size_bytes, checksum = excluded.checksum, saved_at = excluded.saved_at",
-              rom_id,
-              player,
-              slot,
-              version,
-              static_cast<std::int64_t>(total),
-              static_cast<std::int64_t>(state.size()),
-              checksum(state),
-              saved_at);
+    c.execute(
+        "INSERT INTO save_slots (rom_id, player, slot, version, chunks, size_bytes, checksum, saved_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT (rom_id, player, slot) DO UPDATE SET version = excluded.version, chunks = "
+        "excluded.chunks, "
+        "size_bytes = excluded.size_bytes, checksum = excluded.checksum, saved_at = excluded.saved_at",
+        rom_id,
+        player,
+        slot,
+        version,
+        static_cast<std::int64_t>(total),
+        static_cast<std::int64_t>(state.size()),
+        checksum(state),
+        saved_at);
     c.execute("DELETE FROM save_chunks WHERE rom_id = ? AND player = ? AND slot = ?", rom_id, player, slot);
     const std::span<const std::byte> all(state);
     for (std::size_t i = 0; i < total; ++i) {
         const auto part = all.subspan(i * chunk_size, std::min(chunk_size, state.size() - i * chunk_size));
-        c.execute("INSERT INTO save_chunks (rom_id, player, slot, version, chunk, data) VALUES (?, ?, ?, ?, ?, ?)",
-                  rom_id,
-                  player,
-                  slot,
-                  version,
-                  static_cast<std::int64_t>(i),
-                  part);
+        c.execute(
+            "INSERT INTO save_chunks (rom_id, player, slot, version, chunk, data) VALUES (?, ?, ?, ?, ?, ?)",
+            rom_id,
+            player,
+            slot,
+            version,
+            static_cast<std::int64_t>(i),
+            part);
         if (after_chunk)
             after_chunk(i + 1, total);
     }
@@ -127,7 +133,8 @@ std::int64_t save_state::operator()(dbactor::connection& c) const
 std::optional<loaded_state> load_state::operator()(dbactor::connection& c) const
 {
     auto header = c.query_one<std::tuple<std::int64_t, std::int64_t, std::int64_t, std::int64_t>>(
-        "SELECT version, chunks, size_bytes, checksum FROM save_slots WHERE rom_id = ? AND player = ? AND slot = ?",
+        "SELECT version, chunks, size_bytes, checksum FROM save_slots WHERE rom_id = ? AND player = ? AND "
+        "slot = ?",
         rom_id,
         player,
         slot);
@@ -148,7 +155,8 @@ std::optional<loaded_state> load_state::operator()(dbactor::connection& c) const
         player,
         slot);
     if (n != chunks || static_cast<std::int64_t>(out.state.size()) != size || checksum(out.state) != sum)
-        throw std::runtime_error(fmt::format("save slot {} of player {} for ROM {} is damaged", slot, player, rom_id));
+        throw std::runtime_error(
+            fmt::format("save slot {} of player {} for ROM {} is damaged", slot, player, rom_id));
     return out;
 }
 
@@ -165,14 +173,20 @@ bool unlock_achievement::operator()(dbactor::connection& c) const
 std::vector<std::string> verify_slots::operator()(dbactor::connection& c) const
 {
     std::vector<std::string> problems;
-    using header = std::tuple<std::int64_t, std::string, std::int64_t, std::int64_t, std::int64_t, std::int64_t,
+    using header = std::tuple<std::int64_t,
+                              std::string,
+                              std::int64_t,
+                              std::int64_t,
+                              std::int64_t,
+                              std::int64_t,
                               std::int64_t>;
-    for (const auto& [rom, player, slot, version, chunks, size, sum] :
-         c.query<header>("SELECT rom_id, player, slot, version, chunks, size_bytes, checksum FROM save_slots")) {
+    for (const auto& [rom, player, slot, version, chunks, size, sum] : c.query<header>(
+             "SELECT rom_id, player, slot, version, chunks, size_bytes, checksum FROM save_slots")) {
         std::int64_t n = 0, other_versions = 0;
         dbactor::blob data;
         c.for_each<std::tuple<std::int64_t, dbactor::blob>>(
-            "SELECT version, data FROM save_chunks WHERE rom_id = ? AND player = ? AND slot = ? ORDER BY chunk",
+            "SELECT version, data FROM save_chunks WHERE rom_id = ? AND player = ? AND slot = ? ORDER BY "
+            "chunk",
             [&](std::tuple<std::int64_t, dbactor::blob> row) {
                 ++n;
                 if (std::get<0>(row) != version)
@@ -182,13 +196,15 @@ std::vector<std::string> verify_slots::operator()(dbactor::connection& c) const
             rom,
             player,
             slot);
-        const auto where = fmt::format("slot {} of player {} for ROM {} (version {})", slot, player, rom, version);
+        const auto where =
+            fmt::format("slot {} of player {} for ROM {} (version {})", slot, player, rom, version);
         if (n != chunks)
             problems.push_back(fmt::format("{} has {} chunks, its header says {}", where, n, chunks));
         if (other_versions)
             problems.push_back(fmt::format("{} has {} chunks of another version", where, other_versions));
         if (static_cast<std::int64_t>(data.size()) != size)
-            problems.push_back(fmt::format("{} holds {} bytes, its header says {}", where, data.size(), size));
+            problems.push_back(
+                fmt::format("{} holds {} bytes, its header says {}", where, data.size(), size));
         else if (checksum(data) != sum)
             problems.push_back(fmt::format("{} does not match its checksum", where));
     }
@@ -203,7 +219,8 @@ std::vector<std::string> verify_slots::operator()(dbactor::connection& c) const
 std::vector<play_time_row> play_time_report::operator()(dbactor::connection& c) const
 {
     std::vector<play_time_row> rows;
-    for (auto& [id, title, sessions, played] : c.query<std::tuple<std::int64_t, std::string, std::int64_t, std::int64_t>>(
+    for (auto& [id, title, sessions, played] :
+         c.query<std::tuple<std::int64_t, std::string, std::int64_t, std::int64_t>>(
              "SELECT r.id, r.title, count(s.id), coalesce(sum(s.played_ms), 0) FROM roms AS r "
              "LEFT JOIN sessions AS s ON s.rom_id = r.id AND s.stopped_at IS NOT NULL "
              "GROUP BY r.id ORDER BY 4 DESC, r.title"))
@@ -274,8 +291,10 @@ db_totals read_db_totals(dbactor::database& db)
                  "SELECT rom_id, sum(played_ms) FROM sessions GROUP BY rom_id"))
             t.played_ms[rom] = ms;
         t.sessions = c.query_one<std::int64_t>("SELECT count(*) FROM sessions").value_or(0);
-        t.open_sessions = c.query_one<std::int64_t>("SELECT count(*) FROM sessions WHERE stopped_at IS NULL").value_or(0);
-        t.versions = c.query_one<std::int64_t>("SELECT coalesce(sum(version), 0) FROM save_slots").value_or(0);
+        t.open_sessions =
+            c.query_one<std::int64_t>("SELECT count(*) FROM sessions WHERE stopped_at IS NULL").value_or(0);
+        t.versions =
+            c.query_one<std::int64_t>("SELECT coalesce(sum(version), 0) FROM save_slots").value_or(0);
         t.achievements = c.query_one<std::int64_t>("SELECT count(*) FROM achievements").value_or(0);
         return t;
     });
@@ -298,8 +317,13 @@ std::string hms(std::int64_t ms)
     return fmt::format("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60);
 }
 
-player_result play(const config& cfg, dbactor::database db, const std::vector<std::int64_t>& roms, unsigned index,
-                   std::atomic<unsigned>& saves_so_far, std::ostream& out, std::mutex& out_mutex)
+player_result play(const config& cfg,
+                   dbactor::database db,
+                   const std::vector<std::int64_t>& roms,
+                   unsigned index,
+                   std::atomic<unsigned>& saves_so_far,
+                   std::ostream& out,
+                   std::mutex& out_mutex)
 {
     player_result r;
     const std::string player = fmt::format("player{}", index + 1);
@@ -354,17 +378,18 @@ player_result play(const config& cfg, dbactor::database db, const std::vector<st
                       }).value_or(0);
                 {
                     std::lock_guard lock(out_mutex);
-                    fmt::print(out,
-                               "crash-test: killing the process in the middle of a save: rom {} player {} slot {} "
-                               "committed version {}\n",
-                               rom,
-                               player,
-                               slot,
-                               committed);
+                    fmt::print(
+                        out,
+                        "crash-test: killing the process in the middle of a save: rom {} player {} slot {} "
+                        "committed version {}\n",
+                        rom,
+                        player,
+                        slot,
+                        committed);
                     out.flush();
                 }
-                // Runs on the database thread, inside the save's transaction. The page cache is tiny in this mode
-                // (see run()), so the chunks written so far have spilled into the -wal as frames of a
+                // Runs on the database thread, inside the save's transaction. The page cache is tiny in this
+                // mode (see run()), so the chunks written so far have spilled into the -wal as frames of a
                 // transaction that never commits: recovery must ignore them.
                 req.after_chunk = [&](std::size_t written, std::size_t total) {
                     if (written * 2 < total)
@@ -381,11 +406,13 @@ player_result play(const config& cfg, dbactor::database db, const std::vector<st
             }
             saves.push_back(db.async_write(std::move(req), save_ro, asio::use_future));
             if (total_frames >= 3600)
-                unlocks.push_back(db.async_write(
-                    unlock_achievement{rom, player, "one-minute", unix_ms()}, achievement_ro, asio::use_future));
+                unlocks.push_back(db.async_write(unlock_achievement{rom, player, "one-minute", unix_ms()},
+                                                 achievement_ro,
+                                                 asio::use_future));
             if (k == 0)
-                unlocks.push_back(db.async_write(
-                    unlock_achievement{rom, player, "first-save", unix_ms()}, achievement_ro, asio::use_future));
+                unlocks.push_back(db.async_write(unlock_achievement{rom, player, "first-save", unix_ms()},
+                                                 achievement_ro,
+                                                 asio::use_future));
         }
         for (auto& f : saves) {
             f.get();
@@ -419,17 +446,23 @@ int run(const config& cfg, std::ostream& out)
         fmt::print(stderr, "[error] cannot start: {}\n", e.what());
         return 1;
     }
-    fmt::print(out, "dbactor-emulator: database {} (schema version {})\n", cfg.db_path, db.boot_report().schema_version);
+    fmt::print(out,
+               "dbactor-emulator: database {} (schema version {})\n",
+               cfg.db_path,
+               db.boot_report().schema_version);
 
     std::vector<std::int64_t> roms;
     for (const auto& r : catalog)
-        roms.push_back(db.write(register_rom{r.title, r.system, rom_sha1(r.title, r.system, r.size), r.size}));
+        roms.push_back(
+            db.write(register_rom{r.title, r.system, rom_sha1(r.title, r.system, r.size), r.size}));
     // A session left open by a crash never gets its play time: close it with none, so the totals stay true.
     const auto recovered = db.write([](dbactor::connection& c) {
-        return c.execute("UPDATE sessions SET stopped_at = started_at, played_ms = 0 WHERE stopped_at IS NULL");
+        return c.execute(
+            "UPDATE sessions SET stopped_at = started_at, played_ms = 0 WHERE stopped_at IS NULL");
     });
     if (recovered)
-        fmt::print(out, "recovered: {} session(s) left open by a crash closed with no play time\n", recovered);
+        fmt::print(
+            out, "recovered: {} session(s) left open by a crash closed with no play time\n", recovered);
     const db_totals before = read_db_totals(db);
 
     const unsigned players = cfg.crash_in_save ? 1 : std::max(1u, cfg.players);
@@ -467,7 +500,8 @@ int run(const config& cfg, std::ostream& out)
 
     const auto report = db.read(play_time_report{});
     fmt::print(out,
-               "this run: {} players, {} sessions, {} saves, {} resumed from a save, {} new achievements in {:.2f} s\n",
+               "this run: {} players, {} sessions, {} saves, {} resumed from a save, {} new achievements in "
+               "{:.2f} s\n",
                players,
                total.sessions,
                total.saves,
@@ -497,20 +531,22 @@ int run(const config& cfg, std::ostream& out)
             const auto was = before.played_ms.count(rom) ? before.played_ms.at(rom) : 0;
             const auto now = after.played_ms.count(rom) ? after.played_ms.at(rom) : 0;
             if (now - was != ms)
-                problems.push_back(fmt::format("ROM {}: play time grew by {} ms, the players played {} ms", rom,
-                                               now - was, ms));
+                problems.push_back(fmt::format(
+                    "ROM {}: play time grew by {} ms, the players played {} ms", rom, now - was, ms));
         }
         if (after.sessions - before.sessions != total.sessions)
-            problems.push_back(fmt::format("{} sessions recorded, {} played", after.sessions - before.sessions,
-                                           total.sessions));
+            problems.push_back(fmt::format(
+                "{} sessions recorded, {} played", after.sessions - before.sessions, total.sessions));
         if (after.open_sessions != 0)
             problems.push_back(fmt::format("{} sessions were never stopped", after.open_sessions));
         if (after.versions - before.versions != total.saves)
             problems.push_back(fmt::format("slot versions grew by {}, {} saves were acknowledged",
-                                           after.versions - before.versions, total.saves));
+                                           after.versions - before.versions,
+                                           total.saves));
         if (after.achievements - before.achievements != total.achievements)
             problems.push_back(fmt::format("{} achievements recorded, {} unlocked",
-                                           after.achievements - before.achievements, total.achievements));
+                                           after.achievements - before.achievements,
+                                           total.achievements));
         for (const auto& p : problems)
             fmt::print(out, "self-check: FAILED: {}\n", p);
         if (problems.empty())

@@ -19,8 +19,8 @@ namespace emu {
 struct config
 {
     std::string db_path = "var/emulator.db";
-    unsigned players = 3;          ///< one thread each
-    unsigned sessions = 4;         ///< play sessions per player
+    unsigned players = 3;  ///< one thread each
+    unsigned sessions = 4; ///< play sessions per player
     unsigned saves_per_session = 3;
     std::uint64_t seed = 7;
     /// After closing, reopen the database and check it against what the players recorded.

@@ -105,7 +105,8 @@ public:
     /// Reads output until `needle` appears; false if the child ends or `limit` passes first.
     bool read_until(const std::string& needle, std::chrono::seconds limit = 15s)
     {
-        return read_until([&](const std::string& out) { return out.find(needle) != std::string::npos; }, limit);
+        return read_until([&](const std::string& out) { return out.find(needle) != std::string::npos; },
+                          limit);
     }
     /// Reads output until `done(output so far)`; false if the child ends or `limit` passes first.
     bool read_until(const std::function<bool(const std::string&)>& done, std::chrono::seconds limit = 15s)
@@ -140,7 +141,8 @@ private:
     {
         if (eof_)
             return false;
-        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - steady::now()).count();
+        const auto left =
+            std::chrono::duration_cast<std::chrono::milliseconds>(deadline - steady::now()).count();
         if (left <= 0)
             return false;
         pollfd p{fd_, POLLIN, 0};
@@ -190,8 +192,15 @@ std::vector<std::int64_t> numbers(const std::string& text, const std::string& pa
 
 std::vector<std::string> bot_args(const std::string& db, std::vector<std::string> extra)
 {
-    std::vector<std::string> a = {DBACTOR_BOT_EXE, "--db", db, "--guilds", "200", "--events-per-sec", "2000",
-                                  "--synchronous-normal", "--self-check"};
+    std::vector<std::string> a = {DBACTOR_BOT_EXE,
+                                  "--db",
+                                  db,
+                                  "--guilds",
+                                  "200",
+                                  "--events-per-sec",
+                                  "2000",
+                                  "--synchronous-normal",
+                                  "--self-check"};
     a.insert(a.end(), extra.begin(), extra.end());
     return a;
 }
@@ -220,7 +229,8 @@ std::int64_t progress_handled(const std::string& out)
 void check_summary_matches_database(const std::string& out, const std::string& db_path)
 {
     INFO(out);
-    const auto emitted = numbers(out, R"(gateway: emitted (\d+) events \(messages (\d+), commands (\d+), joins (\d+)\))");
+    const auto emitted =
+        numbers(out, R"(gateway: emitted (\d+) events \(messages (\d+), commands (\d+), joins (\d+)\))");
     const auto handled = numbers(out, R"(handled: (\d+) events \((\d+) failed\))");
     const auto xp = numbers(out, R"(outcomes: xp \+(\d+), warnings (\d+))");
     CHECK(handled[0] == emitted[0]); // nothing in flight was dropped
@@ -249,7 +259,8 @@ void check_graceful_stop_on(int sig, const std::string& name, std::int64_t event
     child bot(bot_args(db_path, {"--duration", "0", "--events-per-sec", "10000", "--progress-every", "0.1"}));
     INFO("waiting for " << events << " handled events before " << name);
     // 10 s + 15 s: one budget under ctest's 30 s, so that a hang fails here, with the output.
-    const bool busy = bot.read_until([&](const std::string& out) { return progress_handled(out) >= events; }, 10s);
+    const bool busy =
+        bot.read_until([&](const std::string& out) { return progress_handled(out) >= events; }, 10s);
     INFO(bot.output());
     REQUIRE(busy); // the bot handled that many events within 10 s
     bot.signal(sig);
@@ -334,7 +345,8 @@ wal_contents scan_wal(const std::string& path)
 
 } // namespace
 
-TEST_CASE("snowflakes carry their millisecond and increase strictly, even past 4096 in one millisecond", "[bot]")
+TEST_CASE("snowflakes carry their millisecond and increase strictly, even past 4096 in one millisecond",
+          "[bot]")
 {
     bot::snowflake_generator gen(3, 1);
     const std::uint64_t t = 1700000000123;
@@ -351,7 +363,8 @@ TEST_CASE("snowflakes carry their millisecond and increase strictly, even past 4
     CHECK(bot::snowflake_generator::unix_ms_of(prev) == t + 1);
 }
 
-TEST_CASE("the sliding-window limiter allows max requests per window and cleanup drops only empty buckets", "[bot]")
+TEST_CASE("the sliding-window limiter allows max requests per window and cleanup drops only empty buckets",
+          "[bot]")
 {
     using clock = bot::sliding_window_limiter::clock;
     bot::sliding_window_limiter commands("commands", 15, 30s);
@@ -376,16 +389,18 @@ TEST_CASE("the bot's short run prints its summary and its database holds what th
     const auto r = run(bot_args(db_path, {"--duration", "2"}));
     INFO(r.output);
     REQUIRE(r.exited_ok());
-    const auto emitted = numbers(r.output, R"(gateway: emitted (\d+) events \(messages (\d+), commands (\d+), joins (\d+)\))");
+    const auto emitted =
+        numbers(r.output, R"(gateway: emitted (\d+) events \(messages (\d+), commands (\d+), joins (\d+)\))");
     const auto handled = numbers(r.output, R"(handled: (\d+) events \((\d+) failed\), (\d+) events/s)");
     CHECK(emitted[0] >= 1000);
     CHECK(emitted[0] == emitted[1] + emitted[2] + emitted[3]);
     CHECK(handled[0] == emitted[0]);
     CHECK(handled[1] == 0);
-    CHECK(numbers(r.output, R"(loop tempban-sweep: (\d+) iterations, (\d+) failed)") [1] == 0);
+    CHECK(numbers(r.output, R"(loop tempban-sweep: (\d+) iterations, (\d+) failed)")[1] == 0);
     CHECK(numbers(r.output, R"(database write: (\d+) requests)")[0] >= emitted[1]);
     CHECK(std::regex_search(r.output, std::regex(R"(handler latency p50 [0-9.]+ ms p99 [0-9.]+ ms)")));
-    CHECK(std::regex_search(r.output, std::regex(R"(queue wait p50 [0-9.]+ ms p99 [0-9.]+ ms; execution p50)")));
+    CHECK(std::regex_search(r.output,
+                            std::regex(R"(queue wait p50 [0-9.]+ ms p99 [0-9.]+ ms; execution p50)")));
     CHECK(r.output.find("self-check: ok") != std::string::npos);
 
     {
@@ -394,7 +409,8 @@ TEST_CASE("the bot's short run prints its summary and its database holds what th
             db.read([](dbactor::connection& c) {
                   return c.query_one<std::tuple<std::int64_t, std::int64_t, std::int64_t, std::int64_t>>(
                       "SELECT (SELECT count(*) FROM guild_settings), (SELECT count(*) FROM members), "
-                      "(SELECT coalesce(sum(messages), 0) FROM members), (SELECT user_version FROM pragma_user_version)");
+                      "(SELECT coalesce(sum(messages), 0) FROM members), (SELECT user_version FROM "
+                      "pragma_user_version)");
               }).value();
         CHECK(guilds == 200);
         CHECK(members == emitted[3]);
@@ -402,11 +418,11 @@ TEST_CASE("the bot's short run prints its summary and its database holds what th
         CHECK(version == bot::schema().latest_version());
         // Every active tempban has exactly one unlifted entry in the ban log.
         CHECK(db.read([](dbactor::connection& c) {
-                  return c.query_one<std::int64_t>("SELECT count(*) FROM tempbans AS t JOIN ban_log AS b ON "
-                                                   "b.id = t.ban_id WHERE b.lifted_at IS NULL");
-              }) == db.read([](dbactor::connection& c) {
-                  return c.query_one<std::int64_t>("SELECT count(*) FROM ban_log WHERE lifted_at IS NULL");
-              }));
+            return c.query_one<std::int64_t>("SELECT count(*) FROM tempbans AS t JOIN ban_log AS b ON "
+                                             "b.id = t.ban_id WHERE b.lifted_at IS NULL");
+        }) == db.read([](dbactor::connection& c) {
+            return c.query_one<std::int64_t>("SELECT count(*) FROM ban_log WHERE lifted_at IS NULL");
+        }));
         db.close();
     }
 
@@ -458,15 +474,18 @@ TEST_CASE("a guild's roster stays at its cap however many join, and keeps its bu
     for (std::uint64_t id = 1; id <= 100000; ++id)
         roster.add(id, rng());
     CHECK(roster.size() == 64);
-    // The first half (where pick() draws most authors) is the first members to join; new ones replace quiet ones.
+    // The first half (where pick() draws most authors) is the first members to join; new ones replace quiet
+    // ones.
     for (std::uint64_t i = 0; i < 32; ++i)
         CHECK(roster.ids()[i] == i + 1);
-    CHECK(std::count_if(roster.ids().begin() + 32, roster.ids().end(), [](auto id) { return id > 99000; }) > 0);
+    CHECK(std::count_if(roster.ids().begin() + 32, roster.ids().end(), [](auto id) { return id > 99000; }) >
+          0);
     CHECK(roster.pick(0.0) == 1);
     CHECK(roster.pick(0.999) == roster.ids().back());
 }
 
-TEST_CASE("an option given twice takes its last value, so ./run.sh --duration N overrides run.sh's own", "[bot]")
+TEST_CASE("an option given twice takes its last value, so ./run.sh --duration N overrides run.sh's own",
+          "[bot]")
 {
     temp_dir dir;
     const auto r = run(bot_args(dir.file("bot.db"), {"--duration", "30", "--duration", "0.5"}));
@@ -475,19 +494,22 @@ TEST_CASE("an option given twice takes its last value, so ./run.sh --duration N 
     CHECK(r.output.find("stopped: duration elapsed after 0.5") != std::string::npos);
 }
 
-TEST_CASE("SIGTERM while handlers are in flight stops the bot gracefully: exit 0, the summary matches the database",
-          "[bot]")
+TEST_CASE(
+    "SIGTERM while handlers are in flight stops the bot gracefully: exit 0, the summary matches the database",
+    "[bot]")
 {
     check_graceful_stop_on(SIGTERM, "SIGTERM", 2000);
 }
 
-TEST_CASE("SIGINT while handlers are in flight stops the bot gracefully: exit 0, the summary matches the database",
-          "[bot]")
+TEST_CASE(
+    "SIGINT while handlers are in flight stops the bot gracefully: exit 0, the summary matches the database",
+    "[bot]")
 {
     check_graceful_stop_on(SIGINT, "SIGINT", 2000);
 }
 
-TEST_CASE("a signal that arrives while the database boots does not kill the bot: it starts, stops, exits 0", "[bot]")
+TEST_CASE("a signal that arrives while the database boots does not kill the bot: it starts, stops, exits 0",
+          "[bot]")
 {
     temp_dir dir;
     const auto db_path = dir.file("bot.db");
@@ -531,17 +553,20 @@ TEST_CASE("a rate-limited command costs no database request: the limiter is chec
     CHECK(reads == 1 + (commands - limited) + ranks);
 }
 
-TEST_CASE("a value not derived from std::exception thrown in a loop iteration is logged with the loop's name and "
-          "the loop goes on",
-          "[bot]")
+TEST_CASE(
+    "a value not derived from std::exception thrown in a loop iteration is logged with the loop's name and "
+    "the loop goes on",
+    "[bot]")
 {
     temp_dir dir;
-    const auto r = run(bot_args(dir.file("bot.db"), {"--duration", "2", "--fault-every", "2", "--fault-non-std"}));
+    const auto r =
+        run(bot_args(dir.file("bot.db"), {"--duration", "2", "--fault-every", "2", "--fault-non-std"}));
     INFO(r.output);
     REQUIRE(r.exited_ok()); // it did not escape io_context::run (that would terminate the process)
-    CHECK(std::regex_search(r.output,
-                            std::regex(R"(\[error\] loop tempban-sweep: iteration 2 failed: an exception of type )"
-                                       R"(bot::injected_fault, not derived from std::exception)")));
+    CHECK(std::regex_search(
+        r.output,
+        std::regex(R"(\[error\] loop tempban-sweep: iteration 2 failed: an exception of type )"
+                   R"(bot::injected_fault, not derived from std::exception)")));
     const auto sweep = numbers(r.output, R"(loop tempban-sweep: (\d+) iterations, (\d+) failed)");
     CHECK(sweep[0] >= 4);
     CHECK(sweep[1] == sweep[0] / 2);
@@ -549,8 +574,9 @@ TEST_CASE("a value not derived from std::exception thrown in a loop iteration is
     CHECK(r.output.find("self-check: ok") != std::string::npos);
 }
 
-TEST_CASE("an exception in one iteration of a background loop is logged with the loop's name and the loop goes on",
-          "[bot]")
+TEST_CASE(
+    "an exception in one iteration of a background loop is logged with the loop's name and the loop goes on",
+    "[bot]")
 {
     temp_dir dir;
     const auto r = run(bot_args(dir.file("bot.db"), {"--duration", "2", "--fault-every", "2"}));
@@ -558,8 +584,8 @@ TEST_CASE("an exception in one iteration of a background loop is logged with the
     REQUIRE(r.exited_ok());
     CHECK(r.output.find("loop tempban-sweep: iteration 2 failed: injected fault") != std::string::npos);
     const auto sweep = numbers(r.output, R"(loop tempban-sweep: (\d+) iterations, (\d+) failed)");
-    CHECK(sweep[0] >= 4);                // it kept going after the first failure
-    CHECK(sweep[1] == sweep[0] / 2);     // every second iteration failed, the others ran
+    CHECK(sweep[0] >= 4);            // it kept going after the first failure
+    CHECK(sweep[1] == sweep[0] / 2); // every second iteration failed, the others ran
     CHECK(numbers(r.output, R"(loop ratelimit-cleanup: (\d+) iterations, (\d+) failed)")[1] == 0);
     CHECK(r.output.find("exited while the bot is running") == std::string::npos);
     CHECK(r.output.find("self-check: ok") != std::string::npos); // failed sweeps were rolled back
@@ -569,8 +595,15 @@ TEST_CASE("the emulator's short run reports play time per game as its database r
 {
     temp_dir dir;
     const auto db_path = dir.file("emu.db");
-    const auto r = run({DBACTOR_EMULATOR_EXE, "--db", db_path, "--players", "3", "--sessions", "4",
-                        "--synchronous-normal", "--self-check"});
+    const auto r = run({DBACTOR_EMULATOR_EXE,
+                        "--db",
+                        db_path,
+                        "--players",
+                        "3",
+                        "--sessions",
+                        "4",
+                        "--synchronous-normal",
+                        "--self-check"});
     INFO(r.output);
     REQUIRE(r.exited_ok());
     CHECK(r.output.find("play time per game (all runs):") != std::string::npos);
@@ -585,7 +618,8 @@ TEST_CASE("the emulator's short run reports play time per game as its database r
     for (const auto& row : report) {
         sessions += row.sessions;
         // The printed line of each game shows the sessions the database holds.
-        CHECK(std::regex_search(r.output, std::regex(row.title + R"(\s+)" + std::to_string(row.sessions) + " sessions")));
+        CHECK(std::regex_search(
+            r.output, std::regex(row.title + R"(\s+)" + std::to_string(row.sessions) + " sessions")));
     }
     CHECK(sessions == 12);
     CHECK(db.read(emu::verify_slots{}).empty());
@@ -611,7 +645,8 @@ TEST_CASE("the ROM catalog's sha1 is a real SHA-1", "[emulator]")
           emu::sha1_hex(std::as_bytes(std::span(image.data(), image.size()))));
 }
 
-TEST_CASE("a save that throws midway is rolled back and the slot keeps its previous version whole", "[emulator]")
+TEST_CASE("a save that throws midway is rolled back and the slot keeps its previous version whole",
+          "[emulator]")
 {
     temp_dir dir;
     auto db = emu::open_database(dir.file("emu.db"), dbactor::synchronous_mode::normal);
@@ -645,7 +680,8 @@ TEST_CASE("a save that throws midway is rolled back and the slot keeps its previ
     db.close();
 }
 
-TEST_CASE("a process killed in the middle of a save leaves the previous version of the slot whole", "[emulator]")
+TEST_CASE("a process killed in the middle of a save leaves the previous version of the slot whole",
+          "[emulator]")
 {
     temp_dir dir;
     const auto db_path = dir.file("emu.db");
@@ -653,8 +689,17 @@ TEST_CASE("a process killed in the middle of a save leaves the previous version 
     // inside the write request, after half its chunks are written. States are 1 MiB (256 chunks) and, in
     // this mode, the page cache 16 pages: the half-written save cannot stay in memory, its pages spill into
     // the -wal before the kill.
-    const auto r = run({DBACTOR_EMULATOR_EXE, "--db", db_path, "--sessions", "1", "--saves-per-session", "6",
-                        "--state-kib", "1024", "--crash-in-save", "5"});
+    const auto r = run({DBACTOR_EMULATOR_EXE,
+                        "--db",
+                        db_path,
+                        "--sessions",
+                        "1",
+                        "--saves-per-session",
+                        "6",
+                        "--state-kib",
+                        "1024",
+                        "--crash-in-save",
+                        "5"});
     INFO(r.output);
     REQUIRE(WIFSIGNALED(r.status));
     REQUIRE(WTERMSIG(r.status) == SIGKILL);
@@ -689,7 +734,8 @@ TEST_CASE("a process killed in the middle of a save leaves the previous version 
     }
 
     // The service starts again on the same file, closes the session the crash left open, and checks out.
-    const auto again = run({DBACTOR_EMULATOR_EXE, "--db", db_path, "--players", "2", "--sessions", "2", "--self-check"});
+    const auto again =
+        run({DBACTOR_EMULATOR_EXE, "--db", db_path, "--players", "2", "--sessions", "2", "--self-check"});
     INFO(again.output);
     REQUIRE(again.exited_ok());
     CHECK(again.output.find("recovered: 1 session(s) left open by a crash") != std::string::npos);

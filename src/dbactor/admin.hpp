@@ -26,9 +26,9 @@ struct migration_step
 {
     std::int64_t version = 0;
     std::string name;
-    bool up = true;               ///< applies NNNN_name.sql; false: reverts with NNNN_name.down.sql
-    bool done = false;            ///< migrate_to ran it (false in a plan, or when another migrator did it)
-    bool failed = false;          ///< migrate_to stopped at this step with an error (it was rolled back)
+    bool up = true;      ///< applies NNNN_name.sql; false: reverts with NNNN_name.down.sql
+    bool done = false;   ///< migrate_to ran it (false in a plan, or when another migrator did it)
+    bool failed = false; ///< migrate_to stopped at this step with an error (it was rolled back)
     std::int64_t duration_ms = 0;
 };
 
@@ -43,20 +43,26 @@ std::vector<migration_step> plan_migration(connection& c, const migration_set& s
 /// before each step; when it returns false the remaining steps are left undone (and `done` stays false).
 /// Errors: as run at boot (migration_failed with file:line:col and rolled back, foreign_key_violation, busy);
 /// the steps before the failing one stay done.
-std::vector<migration_step> migrate_to(connection& c, const migration_set& set, std::int64_t target = -1,
+std::vector<migration_step> migrate_to(connection& c,
+                                       const migration_set& set,
+                                       std::int64_t target = -1,
                                        const std::function<bool()>& keep_going = {});
 
-/// migrate_to that reports its progress in `steps` (the plan, each step's `done`, and `failed` on the step that
-/// threw), so that a caller can say what was applied before an error.
-/// Errors: as migrate_to; `steps` is filled as far as it got (empty when planning failed).
-void migrate_to(connection& c, const migration_set& set, std::int64_t target, std::vector<migration_step>& steps,
+/// migrate_to that reports its progress in `steps` (the plan, each step's `done`, and `failed` on the step
+/// that threw), so that a caller can say what was applied before an error. Errors: as migrate_to; `steps` is
+/// filled as far as it got (empty when planning failed).
+void migrate_to(connection& c,
+                const migration_set& set,
+                std::int64_t target,
+                std::vector<migration_step>& steps,
                 const std::function<bool()>& keep_going = {});
 
 /// What `PRAGMA foreign_key_check` found.
 struct foreign_key_report
 {
     std::int64_t violations = 0;
-    std::vector<std::string> first; ///< up to `limit` readable rows ("child rowid 1 refers to a missing row of parent")
+    std::vector<std::string>
+        first; ///< up to `limit` readable rows ("child rowid 1 refers to a missing row of parent")
 };
 
 /// Runs `PRAGMA foreign_key_check` on the whole database.
@@ -76,8 +82,9 @@ struct file_info
 };
 
 /// Reads the journal mode, user_version, page size and counts, and the file sizes.
-/// Errors: dbactor::error when a pragma fails (errc::busy, errc::integrity_check_failed, errc::not_a_database,
-/// otherwise errc::open_failed), or a file size cannot be read; never zeros in place of an error.
+/// Errors: dbactor::error when a pragma fails (errc::busy, errc::integrity_check_failed,
+/// errc::not_a_database, otherwise errc::open_failed), or a file size cannot be read; never zeros in place of
+/// an error.
 file_info inspect(connection& c);
 
 /// What backup() did.
@@ -91,13 +98,13 @@ struct backup_result
 /// time inside one read transaction (so a writer in another process neither waits nor restarts the copy),
 /// then runs `quick_check` on the copy. `progress(done, total)` is called after each step; returning false
 /// stops the backup and removes the partial copy. The copy is written to `to + ".partial"` and published as
-/// `to` only when it passed quick_check, without ever replacing a file (link/rename without overwrite): a `to`
-/// created meanwhile by someone else is left alone. The partial copy (and its -journal/-wal/-shm) is removed
-/// on every failure.
-/// Errors: errc::open_failed when `to` exists or cannot be written; errc::integrity_check_failed when the copy
-/// fails quick_check (nothing is published: the source is probably damaged); errc::cancelled when stopped;
-/// errc::busy.
-backup_result backup(connection& c, const std::string& to,
+/// `to` only when it passed quick_check, without ever replacing a file (link/rename without overwrite): a
+/// `to` created meanwhile by someone else is left alone. The partial copy (and its -journal/-wal/-shm) is
+/// removed on every failure. Errors: errc::open_failed when `to` exists or cannot be written;
+/// errc::integrity_check_failed when the copy fails quick_check (nothing is published: the source is probably
+/// damaged); errc::cancelled when stopped; errc::busy.
+backup_result backup(connection& c,
+                     const std::string& to,
                      const std::function<bool(std::int64_t done, std::int64_t total)>& progress = {},
                      int pages_per_step = 256);
 

@@ -34,8 +34,9 @@ std::string sql_excerpt(sqlite3_stmt* s)
 
 [[noreturn]] void throw_parameter_count(std::string_view sql, int wanted, int given)
 {
-    throw SQLite::Exception(fmt::format("\"{}\" has {} parameter(s), but {} value(s) were given.", sql, wanted, given),
-                            SQLITE_RANGE);
+    throw SQLite::Exception(
+        fmt::format("\"{}\" has {} parameter(s), but {} value(s) were given.", sql, wanted, given),
+        SQLITE_RANGE);
 }
 
 struct string_hash
@@ -85,7 +86,8 @@ double column_double(sqlite3_stmt* s, int index) noexcept
 std::string_view column_text(sqlite3_stmt* s, int index) noexcept
 {
     auto p = reinterpret_cast<const char*>(sqlite3_column_text(s, index));
-    return p ? std::string_view(p, static_cast<std::size_t>(sqlite3_column_bytes(s, index))) : std::string_view();
+    return p ? std::string_view(p, static_cast<std::size_t>(sqlite3_column_bytes(s, index)))
+             : std::string_view();
 }
 std::span<const std::byte> column_blob(sqlite3_stmt* s, int index) noexcept
 {
@@ -167,7 +169,8 @@ public:
 
 } // namespace detail
 
-connection::connection(SQLite::Database& db) : db_(&db), cache_(std::make_unique<detail::statement_cache>()) {}
+connection::connection(SQLite::Database& db) : db_(&db), cache_(std::make_unique<detail::statement_cache>())
+{}
 
 connection::~connection() = default;
 

@@ -75,21 +75,17 @@ private:
 
 template <class T>
 struct is_optional : std::false_type
-{
-};
+{};
 template <class T>
 struct is_optional<std::optional<T>> : std::true_type
-{
-};
+{};
 
 template <class T>
 struct is_tuple : std::false_type
-{
-};
+{};
 template <class... T>
 struct is_tuple<std::tuple<T...>> : std::true_type
-{
-};
+{};
 
 template <class T>
 void bind_one(sqlite3_stmt* s, int i, const T& v)
@@ -196,9 +192,11 @@ T read_row(sqlite3_stmt* s)
         constexpr int n = static_cast<int>(std::tuple_size_v<T>);
         if (column_count(s) < n)
             throw_column_count(s, n);
-        return [&]<std::size_t... I>(std::index_sequence<I...>) {
+        return [&]<std::size_t... I>(std::index_sequence<I...>)
+        {
             return T{read_one<std::tuple_element_t<I, T>>(s, static_cast<int>(I))...};
-        }(std::make_index_sequence<std::tuple_size_v<T>>{});
+        }
+        (std::make_index_sequence<std::tuple_size_v<T>>{});
     }
     else {
         if (column_count(s) < 1)

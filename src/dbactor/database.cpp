@@ -34,9 +34,10 @@ std::string describe(errc code, std::string_view name)
     const std::string who = name.empty() ? std::string("A request") : fmt::format("Request '{}'", name);
     switch (code) {
     case errc::closed:
-        return who + " was not run, or was interrupted and rolled back, because the database is closed or "
-                     "closing (past options::shutdown_grace). Send requests before close(), keep a handle open "
-                     "while requests are still to be sent, or raise shutdown_grace.";
+        return who +
+               " was not run, or was interrupted and rolled back, because the database is closed or "
+               "closing (past options::shutdown_grace). Send requests before close(), keep a handle open "
+               "while requests are still to be sent, or raise shutdown_grace.";
     case errc::queue_full:
         return who + " was refused because the request queue is full (request_options::wait_if_full is "
                      "false). Retry later, wait for space with wait_if_full = true, or raise "
@@ -47,8 +48,7 @@ std::string describe(errc code, std::string_view name)
     case errc::cancelled:
         return who + " was cancelled (Asio cancellation) and was not run, or was interrupted and rolled "
                      "back.";
-    default:
-        return who + " failed: " + make_error_code(code).message() + ".";
+    default: return who + " failed: " + make_error_code(code).message() + ".";
     }
 }
 
@@ -367,7 +367,8 @@ private:
     /// `alone_first` (it then makes a group of one: limit 1).
     void take_run(std::vector<request_base*>& out, std::size_t limit, lane l, bool alone_first) noexcept
     {
-        while (head_ && out.size() < limit && head_->lane_ == l && (!head_->alone() || (alone_first && out.empty()))) {
+        while (head_ && out.size() < limit && head_->lane_ == l &&
+               (!head_->alone() || (alone_first && out.empty()))) {
             request_base* r = head_;
             head_ = r->next_;
             r->next_ = nullptr;
@@ -475,7 +476,8 @@ struct session
     {
         sqlite3_stmt* st = nullptr;
         int ms = 0;
-        if (sqlite3_prepare_v2(handle(), "PRAGMA busy_timeout", -1, &st, nullptr) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+        if (sqlite3_prepare_v2(handle(), "PRAGMA busy_timeout", -1, &st, nullptr) == SQLITE_OK &&
+            sqlite3_step(st) == SQLITE_ROW)
             ms = sqlite3_column_int(st, 0);
         sqlite3_finalize(st);
         return ms;
@@ -554,8 +556,8 @@ struct session
     {
         if (reader || query_only == on)
             return nullptr;
-        const int rc =
-            sqlite3_exec(handle(), on ? "PRAGMA query_only = 1" : "PRAGMA query_only = 0", nullptr, nullptr, nullptr);
+        const int rc = sqlite3_exec(
+            handle(), on ? "PRAGMA query_only = 1" : "PRAGMA query_only = 0", nullptr, nullptr, nullptr);
         if (rc != SQLITE_OK)
             return std::make_exception_ptr(SQLite::Exception(handle(), rc));
         query_only = on;
@@ -603,8 +605,7 @@ class actor
 public:
     explicit actor(options o)
         : opts_(std::move(o)), queue_(opts_.queue_capacity), reader_queue_(opts_.queue_capacity)
-    {
-    }
+    {}
 
     ~actor()
     {
@@ -730,10 +731,12 @@ public:
         s.write_batches = write_batches_.load(std::memory_order_relaxed);
         s.write_batch_max = write_batch_max_.load(std::memory_order_relaxed);
         const auto writes = write_batched_.load(std::memory_order_relaxed);
-        s.write_batch_mean = s.write_batches ? static_cast<double>(writes) / static_cast<double>(s.write_batches) : 0;
+        s.write_batch_mean =
+            s.write_batches ? static_cast<double>(writes) / static_cast<double>(s.write_batches) : 0;
         s.read_batches = read_batches_.load(std::memory_order_relaxed);
         const auto reads = read_batched_.load(std::memory_order_relaxed);
-        s.read_batch_mean = s.read_batches ? static_cast<double>(reads) / static_cast<double>(s.read_batches) : 0;
+        s.read_batch_mean =
+            s.read_batches ? static_cast<double>(reads) / static_cast<double>(s.read_batches) : 0;
         s.cached_statements = cached_statements_.load(std::memory_order_relaxed);
         return s;
     }
@@ -760,14 +763,16 @@ private:
 
         // After a write, the first moment the queue has been empty for options::idle_checkpoint, the WAL is
         // checkpointed: a WAL that grew behind a long reader then shrinks without waiting for more writes.
-        checkpoints_ = opts_.idle_checkpoint.count() > 0 && !opts_.read_only && !detail::is_memory(opts_.path);
+        checkpoints_ =
+            opts_.idle_checkpoint.count() > 0 && !opts_.read_only && !detail::is_memory(opts_.path);
         auto idle_until = clock::time_point::max();
         for (;;) {
             const auto got = queue_.pop_group(writer_.group, opts_.max_batch, idle_until);
             if (got == request_queue::pop_result::closed)
                 break;
             if (got == request_queue::pop_result::idle) {
-                idle_until = idle_checkpoint() ? clock::time_point::max() : clock::now() + opts_.idle_checkpoint;
+                idle_until =
+                    idle_checkpoint() ? clock::time_point::max() : clock::now() + opts_.idle_checkpoint;
                 continue;
             }
             const bool wrote = process(writer_);
@@ -833,10 +838,11 @@ private:
         if (!failure.empty()) // outside the lock: the hook may send requests
             log(opts_,
                 log_level::error,
-                fmt::format("Cannot start the deadline watcher of '{}' ({}): a queued request is now answered "
-                            "timed_out only when the actor reaches it.",
-                            opts_.path,
-                            failure));
+                fmt::format(
+                    "Cannot start the deadline watcher of '{}' ({}): a queued request is now answered "
+                    "timed_out only when the actor reaches it.",
+                    opts_.path,
+                    failure));
     }
 
     void watch_main() noexcept
@@ -891,13 +897,14 @@ private:
             return;
         const bool memory = detail::is_memory(opts_.path);
         if (memory || opts_.read_only)
-            throw error(errc::open_failed,
-                        fmt::format("options::readers = {} needs a database file in WAL mode, but '{}' is {}. "
-                                    "Set readers = 0.",
-                                    opts_.readers,
-                                    opts_.path,
-                                    memory ? "in memory (each connection would see its own database)"
-                                           : "opened read-only"));
+            throw error(
+                errc::open_failed,
+                fmt::format("options::readers = {} needs a database file in WAL mode, but '{}' is {}. "
+                            "Set readers = 0.",
+                            opts_.readers,
+                            opts_.path,
+                            memory ? "in memory (each connection would see its own database)"
+                                   : "opened read-only"));
         for (unsigned i = 0; i < opts_.readers; ++i) {
             auto s = std::make_unique<session>();
             s->reader = true;
@@ -1026,7 +1033,7 @@ private:
                 return;
             }
             std::size_t i = start;
-            bool lost = false;       // the transaction is gone: nothing of [start, i) is kept
+            bool lost = false;        // the transaction is gone: nothing of [start, i) is kept
             bool bare_failed = false; // the first request ran without a savepoint and failed: ROLLBACK
             bool closed_batch = group[start]->alone(); // an interruptible request shares with nobody
             for (;;) {
@@ -1038,7 +1045,8 @@ private:
                         break;
                 }
                 request_base* r = group[i];
-                // A request alone in its transaction needs no savepoint: a failure rolls the whole thing back.
+                // A request alone in its transaction needs no savepoint: a failure rolls the whole thing
+                // back.
                 const bool sp = i > start || group.size() - start > 1;
                 if (sp) {
                     if (auto e = s.savepoint.try_run()) {
@@ -1062,24 +1070,26 @@ private:
                     const bool by_request = !by_sqlite;
                     if (refused || !r->error())
                         r->set_error(std::make_exception_ptr(SQLite::Exception(
-                            fmt::format("{} {} inside async_write; nothing it did was kept. async_write commits "
-                                        "for you after the request returns: remove the COMMIT/ROLLBACK, or use "
-                                        "async_call to control the transaction yourself.",
-                                        who(r, "A write", "Write"),
-                                        refused ? "ran COMMIT itself (turned into a ROLLBACK)"
-                                                : "saw its write transaction end (its own ROLLBACK, or an SQLite "
-                                                  "error it caught)"),
+                            fmt::format(
+                                "{} {} inside async_write; nothing it did was kept. async_write commits "
+                                "for you after the request returns: remove the COMMIT/ROLLBACK, or use "
+                                "async_call to control the transaction yourself.",
+                                who(r, "A write", "Write"),
+                                refused ? "ran COMMIT itself (turned into a ROLLBACK)"
+                                        : "saw its write transaction end (its own ROLLBACK, or an SQLite "
+                                          "error it caught)"),
                             SQLITE_MISUSE)));
                     fail_range(group,
                                start,
                                i,
-                               by_request ? std::make_exception_ptr(SQLite::Exception(
-                                                fmt::format("A write was rolled back with the group commit it "
-                                                            "shared, because {} ended that transaction before "
-                                                            "it was committed. It had no effect; send it again.",
-                                                            who(r, "another write", "write")),
-                                                SQLITE_ABORT_ROLLBACK))
-                                          : r->error());
+                               by_request
+                                   ? std::make_exception_ptr(SQLite::Exception(
+                                         fmt::format("A write was rolled back with the group commit it "
+                                                     "shared, because {} ended that transaction before "
+                                                     "it was committed. It had no effect; send it again.",
+                                                     who(r, "another write", "write")),
+                                         SQLITE_ABORT_ROLLBACK))
+                                   : r->error());
                     ++i;
                     break;
                 }
@@ -1311,14 +1321,16 @@ private:
         }
     }
 
-    void report_slow(request_base* r, lane l, clock::duration wait, clock::duration exec, bool failed) noexcept
+    void
+    report_slow(request_base* r, lane l, clock::duration wait, clock::duration exec, bool failed) noexcept
     {
         try {
-            opts_.on_slow_request(slow_request_info{r->name_,
-                                                    static_cast<request_kind>(l),
-                                                    std::chrono::duration_cast<std::chrono::nanoseconds>(wait),
-                                                    std::chrono::duration_cast<std::chrono::nanoseconds>(exec),
-                                                    failed});
+            opts_.on_slow_request(
+                slow_request_info{r->name_,
+                                  static_cast<request_kind>(l),
+                                  std::chrono::duration_cast<std::chrono::nanoseconds>(wait),
+                                  std::chrono::duration_cast<std::chrono::nanoseconds>(exec),
+                                  failed});
         }
         catch (...) {
         }
@@ -1372,12 +1384,13 @@ private:
         const int ext = sqlite3_extended_errcode(h);
         return std::make_exception_ptr(error(
             errc::close_failed,
-            fmt::format("Closing '{}': the final checkpoint failed ({}). Nothing acknowledged is lost: those writes "
-                        "are in '{}-wal', which the next open replays. Check the disk (free space, I/O errors) "
-                        "before opening it again, and keep the -wal file with the database.",
-                        opts_.path,
-                        sqlite3_errmsg(h),
-                        opts_.path),
+            fmt::format(
+                "Closing '{}': the final checkpoint failed ({}). Nothing acknowledged is lost: those writes "
+                "are in '{}-wal', which the next open replays. Check the disk (free space, I/O errors) "
+                "before opening it again, and keep the -wal file with the database.",
+                opts_.path,
+                sqlite3_errmsg(h),
+                opts_.path),
             ext));
     }
 
@@ -1470,11 +1483,12 @@ void submit_close(const std::shared_ptr<actor>& a, request_base* waiter) noexcep
 
 void throw_would_deadlock(const request_options& ro)
 {
-    throw error(errc::would_deadlock,
-                fmt::format("{} was sent with a blocking call (write/read/call) from the actor thread itself "
-                            "(inside a request, or a completion handler without an executor), which would wait "
-                            "forever. Use the async_ form there, or give the handler an executor.",
-                            ro.name.empty() ? std::string("A request") : fmt::format("Request '{}'", ro.name)));
+    throw error(
+        errc::would_deadlock,
+        fmt::format("{} was sent with a blocking call (write/read/call) from the actor thread itself "
+                    "(inside a request, or a completion handler without an executor), which would wait "
+                    "forever. Use the async_ form there, or give the handler an executor.",
+                    ro.name.empty() ? std::string("A request") : fmt::format("Request '{}'", ro.name)));
 }
 
 bool on_actor_thread(const actor* a) noexcept

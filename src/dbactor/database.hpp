@@ -31,8 +31,11 @@ bool on_actor_thread(const actor* a) noexcept;
 } // namespace detail
 
 /// A request: any callable taking `connection&`.
+// (clang-format 14 splits a concept whose first argument ends in '&'.)
+// clang-format off
 template <class Fn>
 concept request = std::invocable<std::decay_t<Fn>&, connection&>;
+// clang-format on
 
 /// A cheap, copyable handle to one database actor; all copies share it, and the last copy closes it.
 ///

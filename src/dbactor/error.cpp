@@ -51,9 +51,9 @@ std::error_code make_error_code(errc e) noexcept
 }
 
 error::error(errc code, std::string message, int sqlite_extended_code)
-    : std::system_error(make_error_code(code)), message_(std::move(message)), sqlite_code_(sqlite_extended_code)
-{
-}
+    : std::system_error(make_error_code(code)), message_(std::move(message)),
+      sqlite_code_(sqlite_extended_code)
+{}
 
 const char* error::what() const noexcept
 {

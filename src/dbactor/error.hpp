@@ -19,7 +19,7 @@ enum class errc
     would_deadlock,      ///< a blocking call (`write`, `read`, `call`) made on the actor's own thread
     value_out_of_range,  ///< a bound or read value does not fit its type (a uint64 above INT64_MAX)
     unexpected_null,     ///< a NULL column read into a type that is not std::optional
-    close_failed,        ///< close() found statements left open, or its final checkpoint failed (nothing lost)
+    close_failed, ///< close() found statements left open, or its final checkpoint failed (nothing lost)
 
     // Boot failures (database::open).
     open_failed,
@@ -64,5 +64,4 @@ private:
 
 template <>
 struct std::is_error_code_enum<dbactor::errc> : std::true_type
-{
-};
+{};

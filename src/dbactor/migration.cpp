@@ -9,17 +9,17 @@
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <cctype>
+#include <cerrno>
 #include <charconv>
 #include <chrono>
 #include <cstdio>
-#include <memory>
+#include <fcntl.h>
 #include <fstream>
 #include <map>
+#include <memory>
 #include <regex>
 #include <sstream>
-#include <cctype>
-#include <cerrno>
-#include <fcntl.h>
 #include <stdio.h> // renameat2, RENAME_NOREPLACE
 #include <unistd.h>
 
@@ -43,11 +43,12 @@ std::optional<parsed_name> parse_file_name(const std::string& file, const std::s
     std::int64_t version = 0;
     const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), version);
     if (ec != std::errc{} || end != digits.data() + digits.size())
-        throw error(errc::migration_source_invalid,
-                    fmt::format("Migration file '{}' has a version number ({}) too large for a 64-bit integer. "
-                                "Number migrations 0001, 0002, … in order.",
-                                where,
-                                digits));
+        throw error(
+            errc::migration_source_invalid,
+            fmt::format("Migration file '{}' has a version number ({}) too large for a 64-bit integer. "
+                        "Number migrations 0001, 0002, … in order.",
+                        where,
+                        digits));
     return parsed_name{version, m[2].str(), m[3].matched};
 }
 
@@ -98,11 +99,12 @@ migration_set migration_set::from_files(std::vector<std::pair<std::string, std::
         // SQLite stops reading SQL at a NUL byte, so the rest of the file would silently not run. A file
         // saved as UTF-16 (every other byte NUL) is the usual cause.
         if (const auto nul = first_nul(text))
-            invalid(fmt::format("{}:{}:{}: the migration file contains a NUL byte; SQL files must be UTF-8 text "
-                                "(a file saved as UTF-16 looks like this). Re-save it as UTF-8.",
-                                where,
-                                nul->first,
-                                nul->second));
+            invalid(
+                fmt::format("{}:{}:{}: the migration file contains a NUL byte; SQL files must be UTF-8 text "
+                            "(a file saved as UTF-16 looks like this). Re-save it as UTF-8.",
+                            where,
+                            nul->first,
+                            nul->second));
         if (p->down) {
             parse_migration_directives(text, where); // validated now, applied when it runs
             downs.push_back({*p, {where, std::move(text)}});
@@ -152,10 +154,11 @@ migration_set migration_set::from_directory(const std::filesystem::path& dir)
     std::error_code ec;
     const bool is_dir = fs::is_directory(dir, ec);
     if (ec && ec != std::errc::no_such_file_or_directory && ec != std::errc::not_a_directory)
-        invalid(fmt::format("Cannot read the migrations directory '{}': {}. Make it (and the directories above "
-                            "it) readable and searchable (chmod u+rx) for the user running this program.",
-                            dir.string(),
-                            ec.message()));
+        invalid(
+            fmt::format("Cannot read the migrations directory '{}': {}. Make it (and the directories above "
+                        "it) readable and searchable (chmod u+rx) for the user running this program.",
+                        dir.string(),
+                        ec.message()));
     if (!is_dir)
         invalid(fmt::format("The migrations directory '{}' does not exist or is not a directory. Pass the "
                             "directory that holds the NNNN_name.sql files.",
@@ -169,23 +172,26 @@ migration_set migration_set::from_directory(const std::filesystem::path& dir)
         std::error_code fe;
         const bool regular = entry.is_regular_file(fe);
         if (fe)
-            invalid(fmt::format("Cannot read the migration file '{}': {}. Fix it or remove it (a broken symbolic "
-                                "link, or missing permissions), then run again.",
-                                entry.path().string(),
-                                fe.message()));
+            invalid(
+                fmt::format("Cannot read the migration file '{}': {}. Fix it or remove it (a broken symbolic "
+                            "link, or missing permissions), then run again.",
+                            entry.path().string(),
+                            fe.message()));
         if (!regular)
             continue;
         std::ifstream in(entry.path(), std::ios::binary);
         if (!in)
-            invalid(fmt::format("Cannot open the migration file '{}' for reading. Make it readable (chmod u+r) "
-                                "for the user running this program.",
-                                entry.path().string()));
+            invalid(
+                fmt::format("Cannot open the migration file '{}' for reading. Make it readable (chmod u+r) "
+                            "for the user running this program.",
+                            entry.path().string()));
         std::ostringstream text;
         text << in.rdbuf();
         if (in.bad())
-            invalid(fmt::format("Reading the migration file '{}' failed part-way (an I/O error). Check the disk "
-                                "and run again.",
-                                entry.path().string()));
+            invalid(
+                fmt::format("Reading the migration file '{}' failed part-way (an I/O error). Check the disk "
+                            "and run again.",
+                            entry.path().string()));
         files.emplace_back(entry.path().filename().string(), text.str());
     }
     if (ec)
@@ -203,7 +209,8 @@ migration_directives parse_migration_directives(std::string_view sql, std::strin
     int line_no = 0;
     while (pos < sql.size()) {
         const auto nl = sql.find('\n', pos);
-        std::string_view line = sql.substr(pos, nl == std::string_view::npos ? std::string_view::npos : nl - pos);
+        std::string_view line =
+            sql.substr(pos, nl == std::string_view::npos ? std::string_view::npos : nl - pos);
         pos = nl == std::string_view::npos ? sql.size() : nl + 1;
         ++line_no;
         const auto first = line.find_first_not_of(" \t\r");
@@ -252,7 +259,8 @@ std::string migration_checksum(std::string_view sql)
     std::size_t pos = 0;
     while (pos <= sql.size()) {
         const auto nl = sql.find('\n', pos);
-        std::string_view line = sql.substr(pos, nl == std::string_view::npos ? std::string_view::npos : nl - pos);
+        std::string_view line =
+            sql.substr(pos, nl == std::string_view::npos ? std::string_view::npos : nl - pos);
         const auto end = line.find_last_not_of(" \t\r\f\v");
         line = end == std::string_view::npos ? std::string_view() : line.substr(0, end + 1);
         normal.append(line);
@@ -305,7 +313,8 @@ std::string sqlite_text(sqlite3* db)
     if (code == errc::busy)
         advice = " Another connection holds the write lock longer than busy_timeout; retry when it is done.";
     else if (code == errc::integrity_check_failed)
-        advice = " The database file is damaged: `dbtool check --full` shows where; restore it from a backup.";
+        advice =
+            " The database file is damaged: `dbtool check --full` shows where; restore it from a backup.";
     else if (code == errc::not_a_database)
         advice = " The file is not a SQLite database (or is encrypted); check the path.";
     throw error(code, fmt::format("{}: {} (SQLite code {}).{}", what, sqlite_text(db), ext, advice), ext);
@@ -324,7 +333,6 @@ void rollback_quietly(sqlite3* db) noexcept
     if (sqlite3_get_autocommit(db) == 0)
         sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
 }
-
 
 /// The offset of the first character at or after `pos` that is neither white space nor inside a comment.
 std::size_t skip_blank(std::string_view text, std::size_t pos)
@@ -354,7 +362,8 @@ std::string upper_words(std::string_view sql, int words)
     for (int w = 0; w < words && i < sql.size(); ++w) {
         if (w)
             out.push_back(' ');
-        while (i < sql.size() && (std::isalnum(static_cast<unsigned char>(sql[i])) || sql[i] == '_' || sql[i] == '.'))
+        while (i < sql.size() &&
+               (std::isalnum(static_cast<unsigned char>(sql[i])) || sql[i] == '_' || sql[i] == '.'))
             out.push_back(static_cast<char>(std::toupper(static_cast<unsigned char>(sql[i++]))));
         i = skip_blank(sql, i);
         if (i < sql.size() && sql[i] == '=')
@@ -379,28 +388,33 @@ bool is_transaction_control(std::string_view sql)
 }
 
 /// Runs `text` one statement at a time, so that a failure names its line and column.
-void run_script(sqlite3* db, std::string_view text, const std::string& source, bool transactional,
-                const std::string& path, const std::string& label)
+void run_script(sqlite3* db,
+                std::string_view text,
+                const std::string& source,
+                bool transactional,
+                const std::string& path,
+                const std::string& label)
 {
     const char* const start = text.data();
     const char* const end = start + text.size();
     const char* p = start;
     auto fail = [&](std::size_t offset, const std::string& what, int ext, errc code) {
         const auto [line, col] = line_col(text, offset);
-        throw error(code,
-                    fmt::format("{}:{}:{}: {}. Migration {} {} on '{}'{}.",
-                                source,
-                                line,
-                                col,
-                                what,
-                                label,
-                                transactional ? "failed and was rolled back" : "failed part-way (no-transaction)",
-                                path,
-                                code == errc::busy ? "; the database stayed locked longer than busy_timeout, retry "
-                                                     "when the other writer is done"
-                                                   : "; migrations before it stay applied. Fix the statement and "
-                                                     "run again"),
-                    ext);
+        throw error(
+            code,
+            fmt::format("{}:{}:{}: {}. Migration {} {} on '{}'{}.",
+                        source,
+                        line,
+                        col,
+                        what,
+                        label,
+                        transactional ? "failed and was rolled back" : "failed part-way (no-transaction)",
+                        path,
+                        code == errc::busy ? "; the database stayed locked longer than busy_timeout, retry "
+                                             "when the other writer is done"
+                                           : "; migrations before it stay applied. Fix the statement and "
+                                             "run again"),
+            ext);
     };
     while (p < end) {
         stmt st;
@@ -423,7 +437,8 @@ void run_script(sqlite3* db, std::string_view text, const std::string& source, b
         const std::string_view sql(p, static_cast<std::size_t>(tail - p));
         if (transactional && is_pragma_foreign_keys(sql))
             fail(stmt_at,
-                 "PRAGMA foreign_keys has no effect inside a transaction, and each migration runs in one. Remove "
+                 "PRAGMA foreign_keys has no effect inside a transaction, and each migration runs in one. "
+                 "Remove "
                  "it and put '-- dbactor: foreign-keys=off' in the file's leading comments: the runner then "
                  "turns foreign keys off around the transaction and runs foreign_key_check before COMMIT",
                  0,
@@ -460,17 +475,19 @@ std::string down_source(const migration& m)
     return fmt::format("{}{:04}_{}.down.sql", dir, m.version, m.name);
 }
 
-constexpr const char* create_ledger = "CREATE TABLE IF NOT EXISTS dbactor_migrations ("
-                                      "version INTEGER PRIMARY KEY, name TEXT NOT NULL, checksum TEXT NOT NULL, "
-                                      "applied_at TEXT NOT NULL, duration_ms INTEGER NOT NULL)";
+constexpr const char* create_ledger =
+    "CREATE TABLE IF NOT EXISTS dbactor_migrations ("
+    "version INTEGER PRIMARY KEY, name TEXT NOT NULL, checksum TEXT NOT NULL, "
+    "applied_at TEXT NOT NULL, duration_ms INTEGER NOT NULL)";
 
 /// The ledger's checksum of `version`, re-read inside the migration's transaction.
 std::optional<std::string> ledger_checksum(sqlite3* db, std::int64_t version, const std::string& path)
 {
     stmt st;
-    if (sqlite3_prepare_v2(db, "SELECT checksum FROM dbactor_migrations WHERE version = ?", -1, &st.s, nullptr) !=
-        SQLITE_OK)
-        fail_sql(db, sqlite3_errcode(db), errc::migration_failed, fmt::format("Reading the ledger of '{}'", path));
+    if (sqlite3_prepare_v2(
+            db, "SELECT checksum FROM dbactor_migrations WHERE version = ?", -1, &st.s, nullptr) != SQLITE_OK)
+        fail_sql(
+            db, sqlite3_errcode(db), errc::migration_failed, fmt::format("Reading the ledger of '{}'", path));
     sqlite3_bind_int64(st.s, 1, version);
     const int rc = sqlite3_step(st.s);
     if (rc == SQLITE_ROW)
@@ -483,31 +500,40 @@ std::optional<std::string> ledger_checksum(sqlite3* db, std::int64_t version, co
 std::int64_t ledger_max(sqlite3* db)
 {
     stmt st;
-    if (sqlite3_prepare_v2(db, "SELECT coalesce(max(version), 0) FROM dbactor_migrations", -1, &st.s, nullptr) !=
-        SQLITE_OK)
+    if (sqlite3_prepare_v2(
+            db, "SELECT coalesce(max(version), 0) FROM dbactor_migrations", -1, &st.s, nullptr) != SQLITE_OK)
         return 0;
     return sqlite3_step(st.s) == SQLITE_ROW ? sqlite3_column_int64(st.s, 0) : 0;
 }
 
 [[noreturn]] void throw_modified(const migration& m, const std::string& ledger, const std::string& path)
 {
-    throw error(errc::migration_modified,
-                fmt::format("Migration {} was changed after it was applied to '{}' (ledger checksum {}, file "
-                            "checksum {}). Never edit an applied migration: restore the file as it was applied "
-                            "(e.g. from version control) and put the change in a new migration.",
-                            m.source,
-                            path,
-                            ledger.substr(0, 12),
-                            migration_checksum(m.up_sql).substr(0, 12)));
+    throw error(
+        errc::migration_modified,
+        fmt::format("Migration {} was changed after it was applied to '{}' (ledger checksum {}, file "
+                    "checksum {}). Never edit an applied migration: restore the file as it was applied "
+                    "(e.g. from version control) and put the change in a new migration.",
+                    m.source,
+                    path,
+                    ledger.substr(0, 12),
+                    migration_checksum(m.up_sql).substr(0, 12)));
 }
 
 /// The body of one migration inside BEGIN IMMEDIATE: returns false (and rolls back) when already done.
-bool apply_in_transaction(sqlite3* db, const migration& m, bool up, const std::string& path,
-                          const std::string& source, const std::string& sql, bool run_statements,
-                          bool fk_check, clock::time_point t0)
+bool apply_in_transaction(sqlite3* db,
+                          const migration& m,
+                          bool up,
+                          const std::string& path,
+                          const std::string& source,
+                          const std::string& sql,
+                          bool run_statements,
+                          bool fk_check,
+                          clock::time_point t0)
 {
     const std::string label = label_of(m, up);
-    exec(db, "BEGIN IMMEDIATE", fmt::format("Migration {} could not start a transaction on '{}'", label, path));
+    exec(db,
+         "BEGIN IMMEDIATE",
+         fmt::format("Migration {} could not start a transaction on '{}'", label, path));
     exec(db, create_ledger, fmt::format("Creating the migration ledger in '{}'", path));
     const auto recorded = ledger_checksum(db, m.version, path);
     const std::string sum = migration_checksum(m.up_sql);
@@ -524,22 +550,27 @@ bool apply_in_transaction(sqlite3* db, const migration& m, bool up, const std::s
     if (fk_check) {
         std::vector<std::string> rows;
         if (const auto n = foreign_key_violations(db, rows); n > 0)
-            throw error(errc::foreign_key_violation,
-                        fmt::format("Migration {} (foreign-keys=off) leaves {} foreign-key violation(s) in '{}': "
-                                    "{}. It was rolled back. Fix the data the rebuilt table refers to, within "
-                                    "the migration, before its end.",
-                                    source,
-                                    n,
-                                    path,
-                                    fmt::join(rows, "; ")));
+            throw error(
+                errc::foreign_key_violation,
+                fmt::format("Migration {} (foreign-keys=off) leaves {} foreign-key violation(s) in '{}': "
+                            "{}. It was rolled back. Fix the data the rebuilt table refers to, within "
+                            "the migration, before its end.",
+                            source,
+                            n,
+                            path,
+                            fmt::join(rows, "; ")));
     }
     const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - t0).count();
     stmt st;
-    const char* change = up ? "INSERT INTO dbactor_migrations (version, name, checksum, applied_at, duration_ms) "
-                              "VALUES (?1, ?2, ?3, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), ?4)"
-                            : "DELETE FROM dbactor_migrations WHERE version = ?1";
+    const char* change =
+        up ? "INSERT INTO dbactor_migrations (version, name, checksum, applied_at, duration_ms) "
+             "VALUES (?1, ?2, ?3, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), ?4)"
+           : "DELETE FROM dbactor_migrations WHERE version = ?1";
     if (sqlite3_prepare_v2(db, change, -1, &st.s, nullptr) != SQLITE_OK)
-        fail_sql(db, sqlite3_errcode(db), errc::migration_failed, fmt::format("Recording {} in the ledger", label));
+        fail_sql(db,
+                 sqlite3_errcode(db),
+                 errc::migration_failed,
+                 fmt::format("Recording {} in the ledger", label));
     sqlite3_bind_int64(st.s, 1, m.version);
     if (up) {
         sqlite3_bind_text(st.s, 2, m.name.c_str(), -1, SQLITE_TRANSIENT);
@@ -571,12 +602,13 @@ std::vector<ledger_row> read_ledger(sqlite3* db, const std::string& path)
 {
     std::vector<ledger_row> rows;
     stmt st;
-    int rc = sqlite3_prepare_v2(db,
-                                "SELECT version, name, checksum, applied_at, duration_ms FROM dbactor_migrations "
-                                "ORDER BY version",
-                                -1,
-                                &st.s,
-                                nullptr);
+    int rc =
+        sqlite3_prepare_v2(db,
+                           "SELECT version, name, checksum, applied_at, duration_ms FROM dbactor_migrations "
+                           "ORDER BY version",
+                           -1,
+                           &st.s,
+                           nullptr);
     if (rc != SQLITE_OK) {
         const std::string msg = sqlite_text(db);
         if (msg.starts_with("no such table"))
@@ -588,7 +620,8 @@ std::vector<ledger_row> read_ledger(sqlite3* db, const std::string& path)
         return t ? std::string(reinterpret_cast<const char*>(t)) : std::string();
     };
     while ((rc = sqlite3_step(st.s)) == SQLITE_ROW)
-        rows.push_back({sqlite3_column_int64(st.s, 0), text(1), text(2), text(3), sqlite3_column_int64(st.s, 4)});
+        rows.push_back(
+            {sqlite3_column_int64(st.s, 0), text(1), text(2), text(3), sqlite3_column_int64(st.s, 4)});
     if (rc != SQLITE_DONE)
         fail_sql(db, rc, errc::migration_failed, fmt::format("Reading the migration ledger of '{}'", path));
     return rows;
@@ -629,46 +662,53 @@ std::vector<migration_status> compare_state(const migration_set& set, const std:
     return out;
 }
 
-void refuse_inconsistent(const std::vector<migration_status>& state, const migration_set& set, const std::string& path)
+void refuse_inconsistent(const std::vector<migration_status>& state,
+                         const migration_set& set,
+                         const std::string& path)
 {
     for (const auto& s : state)
         if (s.status == migration_status::state::modified) {
-            const auto& m = *std::find_if(
-                set.items().begin(), set.items().end(), [&](const migration& x) { return x.version == s.version; });
-            throw error(errc::migration_modified,
-                        fmt::format("Migration {} was changed after it was applied to '{}' (the ledger's checksum "
-                                    "differs from the file's). Never edit an applied migration: restore the file "
-                                    "as it was applied (e.g. from version control) and put the change in a new "
-                                    "migration {:04}_name.sql.",
-                                    m.source,
-                                    path,
-                                    set.latest_version() + 1));
+            const auto& m = *std::find_if(set.items().begin(), set.items().end(), [&](const migration& x) {
+                return x.version == s.version;
+            });
+            throw error(
+                errc::migration_modified,
+                fmt::format("Migration {} was changed after it was applied to '{}' (the ledger's checksum "
+                            "differs from the file's). Never edit an applied migration: restore the file "
+                            "as it was applied (e.g. from version control) and put the change in a new "
+                            "migration {:04}_name.sql.",
+                            m.source,
+                            path,
+                            set.latest_version() + 1));
         }
     std::vector<std::string> unknown;
     for (const auto& s : state)
         if (s.status == migration_status::state::unknown)
             unknown.push_back(fmt::format("{:04}_{}", s.version, s.name));
     if (!unknown.empty())
-        throw error(errc::database_ahead,
-                    fmt::format("'{}' has migration(s) {} that this build does not know (its newest is {}): the "
-                                "database was migrated by a newer build. Run that build, or revert with its "
-                                "`dbtool migrate --to {}`.",
-                                path,
-                                fmt::join(unknown, ", "),
-                                set.latest_version(),
-                                set.latest_version()));
+        throw error(
+            errc::database_ahead,
+            fmt::format("'{}' has migration(s) {} that this build does not know (its newest is {}): the "
+                        "database was migrated by a newer build. Run that build, or revert with its "
+                        "`dbtool migrate --to {}`.",
+                        path,
+                        fmt::join(unknown, ", "),
+                        set.latest_version(),
+                        set.latest_version()));
 }
 
-bool run_migration(sqlite3* db, const migration& m, bool up, const std::string& path, std::int64_t* duration_ms)
+bool run_migration(
+    sqlite3* db, const migration& m, bool up, const std::string& path, std::int64_t* duration_ms)
 {
     const auto t0 = clock::now();
     const std::string label = label_of(m, up);
     if (!up && !m.down_sql)
-        throw error(errc::migration_failed,
-                    fmt::format("Migration {} is irreversible: there is no {}. Nothing was reverted; write the down "
-                                "file, or restore a backup to go back.",
-                                m.source,
-                                down_source(m)));
+        throw error(
+            errc::migration_failed,
+            fmt::format("Migration {} is irreversible: there is no {}. Nothing was reverted; write the down "
+                        "file, or restore a backup to go back.",
+                        m.source,
+                        down_source(m)));
     const std::string& sql = up ? m.up_sql : *m.down_sql;
     const std::string source = up ? m.source : down_source(m);
     const auto d = up ? migration_directives{m.no_transaction, m.foreign_keys_off}
@@ -680,7 +720,9 @@ bool run_migration(sqlite3* db, const migration& m, bool up, const std::string& 
         if (d.no_transaction) {
             // Checked first so that a migration another process recorded is not run again; the statements
             // then run in autocommit mode and the ledger row is written in a transaction of its own.
-            exec(db, "BEGIN IMMEDIATE", fmt::format("Migration {} could not start a transaction on '{}'", label, path));
+            exec(db,
+                 "BEGIN IMMEDIATE",
+                 fmt::format("Migration {} could not start a transaction on '{}'", label, path));
             exec(db, create_ledger, fmt::format("Creating the migration ledger in '{}'", path));
             const bool recorded = ledger_checksum(db, m.version, path).has_value();
             exec(db, "COMMIT", fmt::format("Reading the ledger of '{}'", path));
@@ -826,21 +868,24 @@ std::vector<migration_step> plan_migration(connection& c, const migration_set& s
         if (it->status == migration_status::state::applied && it->version > target) {
             const auto& m = set.items()[static_cast<std::size_t>(it->version - 1)];
             if (!m.down_sql)
-                throw error(errc::migration_failed,
-                            fmt::format("Cannot migrate '{}' down to version {}: migration {} is irreversible "
-                                        "(there is no {:04}_{}.down.sql). Nothing was changed; write the down file, "
-                                        "or restore a backup.",
-                                        path,
-                                        target,
-                                        m.source,
-                                        m.version,
-                                        m.name));
+                throw error(
+                    errc::migration_failed,
+                    fmt::format("Cannot migrate '{}' down to version {}: migration {} is irreversible "
+                                "(there is no {:04}_{}.down.sql). Nothing was changed; write the down file, "
+                                "or restore a backup.",
+                                path,
+                                target,
+                                m.source,
+                                m.version,
+                                m.name));
             plan.push_back({it->version, it->name, false});
         }
     return plan;
 }
 
-std::vector<migration_step> migrate_to(connection& c, const migration_set& set, std::int64_t target,
+std::vector<migration_step> migrate_to(connection& c,
+                                       const migration_set& set,
+                                       std::int64_t target,
                                        const std::function<bool()>& keep_going)
 {
     std::vector<migration_step> steps;
@@ -848,7 +893,10 @@ std::vector<migration_step> migrate_to(connection& c, const migration_set& set, 
     return steps;
 }
 
-void migrate_to(connection& c, const migration_set& set, std::int64_t target, std::vector<migration_step>& steps,
+void migrate_to(connection& c,
+                const migration_set& set,
+                std::int64_t target,
+                std::vector<migration_step>& steps,
                 const std::function<bool()>& keep_going)
 {
     steps.clear();
@@ -894,16 +942,19 @@ file_info inspect(connection& c)
     return f;
 }
 
-backup_result backup(connection& c, const std::string& to,
-                     const std::function<bool(std::int64_t, std::int64_t)>& progress, int pages_per_step)
+backup_result backup(connection& c,
+                     const std::string& to,
+                     const std::function<bool(std::int64_t, std::int64_t)>& progress,
+                     int pages_per_step)
 {
     const std::string from = db_path(c);
     std::error_code ec;
     if (std::filesystem::exists(to, ec))
-        throw error(errc::open_failed,
-                    fmt::format("The backup target '{}' already exists. Choose a new file name (a backup never "
-                                "overwrites a file).",
-                                to));
+        throw error(
+            errc::open_failed,
+            fmt::format("The backup target '{}' already exists. Choose a new file name (a backup never "
+                        "overwrites a file).",
+                        to));
     const std::string partial = to + ".partial";
     sqlite3* dest = nullptr;
     // The copy is a WAL database (the mode is in the copied header), so its connection may leave -wal and
@@ -919,32 +970,36 @@ backup_result backup(connection& c, const std::string& to,
         remove_partial();
     };
     remove_partial(); // left over by a backup that was killed
-    if (sqlite3_open_v2(partial.c_str(), &dest, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr) != SQLITE_OK) {
+    if (sqlite3_open_v2(partial.c_str(), &dest, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr) !=
+        SQLITE_OK) {
         const std::string msg = dest ? detail::sqlite_text(dest) : "out of memory";
         cleanup();
-        throw error(errc::open_failed,
-                    fmt::format("Cannot create the backup file '{}': {}. Check that its directory exists and is "
-                                "writable.",
-                                partial,
-                                msg));
+        throw error(
+            errc::open_failed,
+            fmt::format("Cannot create the backup file '{}': {}. Check that its directory exists and is "
+                        "writable.",
+                        partial,
+                        msg));
     }
     sqlite3* src = c.handle();
     // One read transaction around every step: the copy is one snapshot, a writer elsewhere goes on (WAL),
     // and the copy is never restarted by its commits.
     const bool own_txn = sqlite3_get_autocommit(src) != 0;
     if (own_txn) {
-        if (sqlite3_exec(src, "BEGIN; SELECT count(*) FROM sqlite_schema", nullptr, nullptr, nullptr) != SQLITE_OK) {
+        if (sqlite3_exec(src, "BEGIN; SELECT count(*) FROM sqlite_schema", nullptr, nullptr, nullptr) !=
+            SQLITE_OK) {
             const int ext = sqlite3_extended_errcode(src);
             const std::string msg = detail::sqlite_text(src);
             detail::rollback_quietly(src);
             cleanup();
-            throw error(detail::errc_for_sqlite(ext, errc::open_failed),
-                        fmt::format("Cannot read '{}' for the backup: {} (SQLite code {}). Nothing was written; "
-                                    "check the database with `dbtool check`.",
-                                    from,
-                                    msg,
-                                    ext),
-                        ext);
+            throw error(
+                detail::errc_for_sqlite(ext, errc::open_failed),
+                fmt::format("Cannot read '{}' for the backup: {} (SQLite code {}). Nothing was written; "
+                            "check the database with `dbtool check`.",
+                            from,
+                            msg,
+                            ext),
+                ext);
         }
     }
     sqlite3_backup* b = sqlite3_backup_init(dest, "main", src, "main");
@@ -953,12 +1008,13 @@ backup_result backup(connection& c, const std::string& to,
         if (own_txn)
             detail::rollback_quietly(src);
         cleanup();
-        throw error(errc::open_failed,
-                    fmt::format("Cannot start the backup of '{}' to '{}': {}. Nothing was written; check that the "
-                                "target directory is writable.",
-                                from,
-                                to,
-                                msg));
+        throw error(
+            errc::open_failed,
+            fmt::format("Cannot start the backup of '{}' to '{}': {}. Nothing was written; check that the "
+                        "target directory is writable.",
+                        from,
+                        to,
+                        msg));
     }
     int rc = SQLITE_OK;
     bool stopped = false;
@@ -979,26 +1035,28 @@ backup_result backup(connection& c, const std::string& to,
         detail::rollback_quietly(src);
     if (stopped) {
         cleanup();
-        throw error(errc::cancelled,
-                    fmt::format("The backup of '{}' was stopped; the partial copy was removed and '{}' was not "
-                                "created.",
-                                from,
-                                to));
+        throw error(
+            errc::cancelled,
+            fmt::format("The backup of '{}' was stopped; the partial copy was removed and '{}' was not "
+                        "created.",
+                        from,
+                        to));
     }
     if (rc != SQLITE_DONE) {
         const std::string msg = sqlite3_errstr(rc);
         cleanup();
-        throw error(detail::errc_for_sqlite(rc, errc::open_failed),
-                    fmt::format("The backup of '{}' to '{}' failed: {} (SQLite code {}). The partial copy was "
-                                "removed; {}.",
-                                from,
-                                to,
-                                msg,
-                                rc,
-                                detail::errc_for_sqlite(rc, errc::open_failed) == errc::integrity_check_failed
-                                    ? "the source is damaged, run `dbtool check --full` on it"
-                                    : "check the free space and permissions of the target directory, then retry"),
-                    rc);
+        throw error(
+            detail::errc_for_sqlite(rc, errc::open_failed),
+            fmt::format("The backup of '{}' to '{}' failed: {} (SQLite code {}). The partial copy was "
+                        "removed; {}.",
+                        from,
+                        to,
+                        msg,
+                        rc,
+                        detail::errc_for_sqlite(rc, errc::open_failed) == errc::integrity_check_failed
+                            ? "the source is damaged, run `dbtool check --full` on it"
+                            : "check the free space and permissions of the target directory, then retry"),
+            rc);
     }
     backup_result r;
     r.pages = pages;
@@ -1028,50 +1086,55 @@ backup_result backup(connection& c, const std::string& to,
         }
         const std::string first = fmt::format("{}", fmt::join(problems, "; "));
         cleanup();
-        throw error(errc::integrity_check_failed,
-                    fmt::format("The backup copy of '{}' fails quick_check ({}), so it was removed and '{}' was not "
-                                "created. The source database is probably damaged: run `dbtool check --full` on "
-                                "it, and restore it from an older backup.",
-                                from,
-                                first.empty() ? std::string("no result") : first,
-                                to),
-                    SQLITE_CORRUPT);
+        throw error(
+            errc::integrity_check_failed,
+            fmt::format("The backup copy of '{}' fails quick_check ({}), so it was removed and '{}' was not "
+                        "created. The source database is probably damaged: run `dbtool check --full` on "
+                        "it, and restore it from an older backup.",
+                        from,
+                        first.empty() ? std::string("no result") : first,
+                        to),
+            SQLITE_CORRUPT);
     }
     // Closing the last connection checkpoints the copy's -wal into it: only then is the file complete.
     if (const int close_rc = sqlite3_close(dest); close_rc != SQLITE_OK) {
         const std::string msg = sqlite3_errstr(close_rc);
         cleanup();
-        throw error(errc::open_failed,
-                    fmt::format("Closing the backup copy '{}' failed: {}. It was removed and '{}' was not created; "
-                                "check the free space of the target directory, then retry.",
-                                partial,
-                                msg,
-                                to));
+        throw error(
+            errc::open_failed,
+            fmt::format("Closing the backup copy '{}' failed: {}. It was removed and '{}' was not created; "
+                        "check the free space of the target directory, then retry.",
+                        partial,
+                        msg,
+                        to));
     }
     dest = nullptr;
     if (file_size(partial + "-wal") > 0) {
         remove_partial();
-        throw error(errc::open_failed,
-                    fmt::format("The backup copy '{}' kept pages in '{}-wal' after it was closed, so it was removed "
-                                "and '{}' was not created. Check the free space of the target directory, then retry.",
-                                partial,
-                                partial,
-                                to));
+        throw error(
+            errc::open_failed,
+            fmt::format("The backup copy '{}' kept pages in '{}-wal' after it was closed, so it was removed "
+                        "and '{}' was not created. Check the free space of the target directory, then retry.",
+                        partial,
+                        partial,
+                        to));
     }
     if (!publish_no_replace(partial, to)) {
         const int err = errno;
         remove_partial();
         if (err == EEXIST)
-            throw error(errc::open_failed,
-                        fmt::format("The backup target '{}' was created by someone else while the backup ran; it "
-                                    "was left as it is and the copy was removed. Choose a new file name.",
-                                    to));
-        throw error(errc::open_failed,
-                    fmt::format("Cannot move the checked copy '{}' to '{}': {}. The copy was removed; check the "
-                                "permissions of the target directory, then retry.",
-                                partial,
-                                to,
-                                std::generic_category().message(err)));
+            throw error(
+                errc::open_failed,
+                fmt::format("The backup target '{}' was created by someone else while the backup ran; it "
+                            "was left as it is and the copy was removed. Choose a new file name.",
+                            to));
+        throw error(
+            errc::open_failed,
+            fmt::format("Cannot move the checked copy '{}' to '{}': {}. The copy was removed; check the "
+                        "permissions of the target directory, then retry.",
+                        partial,
+                        to,
+                        std::generic_category().message(err)));
     }
     remove_partial(); // -wal / -shm of the partial name, if the copy's connection left any
     return r;

@@ -18,7 +18,7 @@ struct migration
     std::string name;                    ///< the part after `NNNN_`, without `.sql`
     std::string up_sql;                  ///< the text of `NNNN_name.sql`
     std::optional<std::string> down_sql; ///< the text of `NNNN_name.down.sql`, if there is one
-    std::string source;                  ///< where it came from, used in messages (a path, or `embedded:file`)
+    std::string source; ///< where it came from, used in messages (a path, or `embedded:file`)
     /// `-- dbactor: no-transaction` in the leading comments: its statements run one by one in autocommit
     /// mode (for what cannot run in a transaction, such as VACUUM); only its ledger row is transactional.
     /// It must be safe to run twice (IF NOT EXISTS), since a crash between the two leaves it unrecorded.

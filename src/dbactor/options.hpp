@@ -8,9 +8,9 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
-#include <type_traits>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -69,11 +69,13 @@ struct options
     synchronous_mode synchronous = synchronous_mode::full;
     /// How long a statement waits for another connection's lock before failing with SQLITE_BUSY.
     std::chrono::milliseconds busy_timeout{5000};
-    /// Requests admitted to the queue at once; beyond it senders wait or fail (request_options::wait_if_full).
+    /// Requests admitted to the queue at once; beyond it senders wait or fail
+    /// (request_options::wait_if_full).
     std::size_t queue_capacity = 1024;
     /// Applied at boot, in order, each in its own transaction.
     migration_set migrations;
-    /// When set: a new database gets this `PRAGMA application_id`; a non-empty one with another id is refused.
+    /// When set: a new database gets this `PRAGMA application_id`; a non-empty one with another id is
+    /// refused.
     std::optional<std::int32_t> application_id;
     check_level integrity_check = check_level::quick;
     /// Read-only connections, each on its own thread, serving async_read (WAL files only; 0 = reads go to the

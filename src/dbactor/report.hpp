@@ -37,21 +37,22 @@ struct stats_snapshot
     lane_stats write;
     lane_stats read;
     lane_stats call;
-    std::uint64_t queue_depth = 0;       ///< admitted requests not started yet (at most options::queue_capacity)
+    std::uint64_t queue_depth = 0; ///< admitted requests not started yet (at most options::queue_capacity)
     std::uint64_t queue_depth_max = 0;   ///< the highest queue_depth seen
     std::uint64_t queue_waiting = 0;     ///< requests sent with wait_if_full waiting for space behind them
     std::uint64_t queue_waiting_max = 0; ///< the highest queue_waiting seen
-    std::uint64_t rejected = 0;        ///< errc::queue_full
-    std::uint64_t timed_out = 0;       ///< errc::timed_out
-    std::uint64_t cancelled = 0;       ///< errc::cancelled
-    std::uint64_t closed_unexecuted = 0;   ///< answered errc::closed without running
-    std::uint64_t write_batches = 0;       ///< write transactions committed or rolled back
-    std::uint64_t write_batch_max = 0;     ///< the most write requests in one transaction
-    double write_batch_mean = 0;           ///< write requests per transaction
-    std::uint64_t read_batches = 0;        ///< read transactions (one snapshot shared by queued reads)
+    std::uint64_t rejected = 0;          ///< errc::queue_full
+    std::uint64_t timed_out = 0;         ///< errc::timed_out
+    std::uint64_t cancelled = 0;         ///< errc::cancelled
+    std::uint64_t closed_unexecuted = 0; ///< answered errc::closed without running
+    std::uint64_t write_batches = 0;     ///< write transactions committed or rolled back
+    std::uint64_t write_batch_max = 0;   ///< the most write requests in one transaction
+    double write_batch_mean = 0;         ///< write requests per transaction
+    std::uint64_t read_batches = 0;      ///< read transactions (one snapshot shared by queued reads)
     double read_batch_mean = 0;
     std::uint64_t cached_statements = 0;
-    std::uint64_t idle_checkpoints = 0; ///< WAL checkpoints run because the writer was idle (options::idle_checkpoint)
+    std::uint64_t idle_checkpoints =
+        0; ///< WAL checkpoints run because the writer was idle (options::idle_checkpoint)
 };
 
 /// One pragma as boot set it and read it back.
@@ -75,22 +76,22 @@ struct migration_status
     std::int64_t version = 0;
     std::string name;
     state status = state::pending;
-    std::string checksum;        ///< of the file (or the ledger's, for unknown)
-    std::string applied_at;      ///< ISO-8601 UTC, when applied
+    std::string checksum;   ///< of the file (or the ledger's, for unknown)
+    std::string applied_at; ///< ISO-8601 UTC, when applied
     std::int64_t duration_ms = 0;
-    bool reversible = false;     ///< has a down file
-    bool applied_now = false;    ///< applied by this boot
+    bool reversible = false;  ///< has a down file
+    bool applied_now = false; ///< applied by this boot
 };
 
 /// What database::open did, in order, with timings.
 struct boot_summary
 {
     std::string path;
-    bool created = false;                 ///< the file was new or empty
+    bool created = false; ///< the file was new or empty
     std::string sqlite_version;
-    std::vector<pragma_result> pragmas;   ///< each applied pragma, read back
-    std::string integrity;                ///< "ok", "skipped", or the first rows of the report
-    std::int64_t schema_version = 0;      ///< PRAGMA user_version after boot
+    std::vector<pragma_result> pragmas; ///< each applied pragma, read back
+    std::string integrity;              ///< "ok", "skipped", or the first rows of the report
+    std::int64_t schema_version = 0;    ///< PRAGMA user_version after boot
     std::vector<migration_status> migrations;
     std::int64_t foreign_key_violations = 0;
     std::vector<std::pair<std::string, std::chrono::microseconds>> steps; ///< step name, its duration

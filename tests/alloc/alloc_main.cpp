@@ -60,7 +60,8 @@ void report(const char* how, long allocs, double limit)
 {
     const double per = static_cast<double>(allocs) / measured;
     const bool ok = per <= limit;
-    std::printf("ALLOC %s allocations_per_request=%.3f limit=%.0f %s\n", how, per, limit, ok ? "ok" : "FAILED");
+    std::printf(
+        "ALLOC %s allocations_per_request=%.3f limit=%.0f %s\n", how, per, limit, ok ? "ok" : "FAILED");
     if (!ok)
         ++failures;
 }

@@ -76,7 +76,8 @@ nlohmann::json parse_json(const result& r)
 /// A database migrated to `version` by dbtool.
 void migrated(const test::temp_dir& dir, const std::string& migrations, int version = 3)
 {
-    const auto r = dbtool({"--db", dir.db(), "--migrations", migrations, "migrate", "--to", std::to_string(version)});
+    const auto r =
+        dbtool({"--db", dir.db(), "--migrations", migrations, "migrate", "--to", std::to_string(version)});
     INFO(r.err);
     REQUIRE(r.code == 0);
 }
@@ -153,7 +154,8 @@ TEST_CASE("migrate applies every migration, prints one JSON document, and check 
     CHECK(again.code == 0);
     CHECK_THAT(again.out, Contains("up to date at version 3"));
 
-    const auto check = dbtool({"--db", dir.db(), "--migrations", DBTOOL_FIXTURE_MIGRATIONS, "--json", "check", "--full"});
+    const auto check =
+        dbtool({"--db", dir.db(), "--migrations", DBTOOL_FIXTURE_MIGRATIONS, "--json", "check", "--full"});
     CHECK(check.code == 0);
     const auto c = parse_json(check);
     CHECK(c["integrity"] == "ok");
@@ -205,7 +207,8 @@ TEST_CASE("a modified migration or an invalid migration directory exits 4", "[db
     test::temp_dir dir;
     const auto mig = copy_migrations(dir);
     migrated(dir, mig);
-    std::ofstream(fs::path(mig) / "0002_warnings.sql", std::ios::app) << "CREATE INDEX w ON warnings (member_id);\n";
+    std::ofstream(fs::path(mig) / "0002_warnings.sql", std::ios::app)
+        << "CREATE INDEX w ON warnings (member_id);\n";
     const auto r = dbtool({"--db", dir.db(), "--migrations", mig, "check"});
     CHECK(r.code == 4);
     CHECK_THAT(r.out, Contains("0002_warnings.sql was changed"));
@@ -236,7 +239,8 @@ TEST_CASE("a failing migration exits 6 with file:line:column, and earlier ones s
 {
     test::temp_dir dir;
     const auto mig = copy_migrations(dir);
-    std::ofstream(fs::path(mig) / "0004_bans.sql") << "-- bans\nCREATE TABLE bans (x);\n\n    CREATE TABLOID b (x);\n";
+    std::ofstream(fs::path(mig) / "0004_bans.sql")
+        << "-- bans\nCREATE TABLE bans (x);\n\n    CREATE TABLOID b (x);\n";
     const auto r = dbtool({"--db", dir.db(), "--migrations", mig, "migrate"});
     CHECK(r.code == 6);
     CHECK_THAT(r.err, Contains("0004_bans.sql:4:12: near \"TABLOID\": syntax error"));
@@ -244,7 +248,8 @@ TEST_CASE("a failing migration exits 6 with file:line:column, and earlier ones s
     CHECK(s["version"] == 3);
 }
 
-TEST_CASE("migrate --to goes down with down files; an irreversible migration exits 6 and changes nothing", "[dbtool]")
+TEST_CASE("migrate --to goes down with down files; an irreversible migration exits 6 and changes nothing",
+          "[dbtool]")
 {
     test::temp_dir dir;
     const auto mig = copy_migrations(dir);
@@ -255,7 +260,9 @@ TEST_CASE("migrate --to goes down with down files; an irreversible migration exi
     std::ofstream(fs::path(mig) / "0003_numbers.down.sql") << "DROP TABLE numbers;\n";
     r = dbtool({"--db", dir.db(), "--migrations", mig, "migrate", "--to", "1", "--dry-run"});
     CHECK(r.code == 0);
-    CHECK_THAT(r.out, Contains("would revert 0003_numbers.down.sql") && Contains("would revert 0002_warnings.down.sql"));
+    CHECK_THAT(r.out,
+               Contains("would revert 0003_numbers.down.sql") &&
+                   Contains("would revert 0002_warnings.down.sql"));
     r = dbtool({"--db", dir.db(), "--migrations", mig, "migrate", "--to", "1"});
     CHECK(r.code == 0);
     CHECK_THAT(r.out, Contains("reverted 0003_numbers.down.sql") && Contains("now at version 1"));
@@ -268,7 +275,8 @@ TEST_CASE("a database locked by another process exits 7 after about --busy-timeo
     test::process holder({DBACTOR_TEST_HELPER_EXE, "hold-lock", dir.db()});
     REQUIRE(holder.read_line() == "ready");
     const auto t0 = std::chrono::steady_clock::now();
-    const auto r = dbtool({"--db", dir.db(), "--migrations", DBTOOL_FIXTURE_MIGRATIONS, "--busy-timeout", "300", "migrate"});
+    const auto r = dbtool(
+        {"--db", dir.db(), "--migrations", DBTOOL_FIXTURE_MIGRATIONS, "--busy-timeout", "300", "migrate"});
     const auto took = std::chrono::steady_clock::now() - t0;
     CHECK(r.code == 7);
     CHECK_THAT(r.err, Contains("busy_timeout"));
@@ -284,7 +292,8 @@ TEST_CASE("a damaged file or a non-database exits 8 and is not modified", "[dbto
     const auto before = slurp(dir.db());
     auto r = dbtool({"--db", dir.db(), "--json", "check"});
     CHECK(r.code == 8);
-    CHECK(parse_json(r)["findings"][0]["message"].get<std::string>().find("not a database") != std::string::npos);
+    CHECK(parse_json(r)["findings"][0]["message"].get<std::string>().find("not a database") !=
+          std::string::npos);
     CHECK(dbtool({"--db", dir.db(), "--migrations", DBTOOL_FIXTURE_MIGRATIONS, "migrate"}).code == 8);
     CHECK(slurp(dir.db()) == before);
 
@@ -343,7 +352,8 @@ TEST_CASE("backup copies the database and checks the copy; an existing target is
     const auto j = parse_json(r);
     CHECK(j["quick_check"] == nlohmann::json::array({"ok"}));
     CHECK(j["pages"].get<int>() > 64);
-    const auto s = parse_json(dbtool({"--db", to, "--migrations", DBTOOL_FIXTURE_MIGRATIONS, "--json", "check"}));
+    const auto s =
+        parse_json(dbtool({"--db", to, "--migrations", DBTOOL_FIXTURE_MIGRATIONS, "--json", "check"}));
     CHECK(s["exit_code"] == 0);
     const auto again = dbtool({"--db", dir.db(), "backup", to});
     CHECK(again.code == 1);
@@ -362,13 +372,15 @@ TEST_CASE("optimize checkpoints and vacuums", "[dbtool]")
     CHECK_FALSE(fs::exists(dir.file("missing.db")));
 }
 
-TEST_CASE("check and backup next to a live writer process succeed and the writer sees no busy errors", "[dbtool][migration]")
+TEST_CASE("check and backup next to a live writer process succeed and the writer sees no busy errors",
+          "[dbtool][migration]")
 {
     test::temp_dir dir;
     migrated(dir, DBTOOL_FIXTURE_MIGRATIONS);
     test::process writer({DBACTOR_TEST_HELPER_EXE, "writer", dir.db()});
     REQUIRE(writer.read_line() == "ready");
-    const auto check = dbtool({"--db", dir.db(), "--migrations", DBTOOL_FIXTURE_MIGRATIONS, "check", "--full"});
+    const auto check =
+        dbtool({"--db", dir.db(), "--migrations", DBTOOL_FIXTURE_MIGRATIONS, "check", "--full"});
     CHECK(check.code == 0);
     const auto backup = dbtool({"--db", dir.db(), "backup", dir.file("live.db"), "--pages-per-step", "16"});
     CHECK(backup.code == 0);
@@ -395,12 +407,14 @@ TEST_CASE("two processes booting at once never both apply a migration", "[migrat
     REQUIRE(la.starts_with("applied="));
     REQUIRE(lb.starts_with("applied="));
     CHECK(std::stoi(la.substr(8)) + std::stoi(lb.substr(8)) == 3);
-    const auto j = parse_json(dbtool({"--db", dir.db(), "--migrations", DBTOOL_FIXTURE_MIGRATIONS, "--json", "check"}));
+    const auto j =
+        parse_json(dbtool({"--db", dir.db(), "--migrations", DBTOOL_FIXTURE_MIGRATIONS, "--json", "check"}));
     CHECK(j["exit_code"] == 0);
     CHECK(j["migrations"].size() == 3);
 }
 
-TEST_CASE("dbactor_embed_migrations compiles in the same files and checksums as from_directory", "[migration][dbtool]")
+TEST_CASE("dbactor_embed_migrations compiles in the same files and checksums as from_directory",
+          "[migration][dbtool]")
 {
     test::process p({DBACTOR_TEST_HELPER_EXE, "embedded", DBTOOL_FIXTURE_MIGRATIONS});
     CHECK(p.finish() == 0);
@@ -413,8 +427,14 @@ TEST_CASE("SIGINT ends dbtool with exit code 130", "[dbtool]")
     test::process holder({DBACTOR_TEST_HELPER_EXE, "hold-lock", dir.db()});
     REQUIRE(holder.read_line() == "ready");
     // dbtool waits on the lock for up to 20 s; it is interrupted long before.
-    test::process tool({DBTOOL_EXE, "--db", dir.db(), "--migrations", DBTOOL_FIXTURE_MIGRATIONS, "--busy-timeout",
-                        "20000", "migrate"});
+    test::process tool({DBTOOL_EXE,
+                        "--db",
+                        dir.db(),
+                        "--migrations",
+                        DBTOOL_FIXTURE_MIGRATIONS,
+                        "--busy-timeout",
+                        "20000",
+                        "migrate"});
     // Interrupt only once it has the database open (so its handler is surely installed): bounded wait.
     const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
     bool open = false;
@@ -440,7 +460,8 @@ TEST_CASE("json output stays one valid document even when a message is not UTF-8
     test::temp_dir dir;
     const auto mig = copy_migrations(dir);
     // A Latin-1 file: SQLite quotes the 0xE9 bytes in its syntax error.
-    std::ofstream(fs::path(mig) / "0004_caf.sql", std::ios::binary) << "-- Latin-1\nCREATE TABLE caf\xe9 (x);\n\xe9t\xe9 x;\n";
+    std::ofstream(fs::path(mig) / "0004_caf.sql", std::ios::binary)
+        << "-- Latin-1\nCREATE TABLE caf\xe9 (x);\n\xe9t\xe9 x;\n";
     const auto r = dbtool({"--db", dir.db(), "--migrations", mig, "--json", "migrate"});
     CHECK(r.code == 6);
     const auto j = parse_json(r);
@@ -476,20 +497,23 @@ TEST_CASE("json output is one document for a usage mistake, a missing database a
     CHECK_THAT(parse_json(help)["help"].get<std::string>(), Contains("8, 10, 6, 4, 5, 9, 7, 3"));
 }
 
-TEST_CASE("a boot refusal's JSON kind is a stable identifier, and a failed check never reports an empty integrity",
-          "[dbtool]")
+TEST_CASE(
+    "a boot refusal's JSON kind is a stable identifier, and a failed check never reports an empty integrity",
+    "[dbtool]")
 {
     test::temp_dir dir;
     std::ofstream(dir.db()) << "this is a text file, not a database\n";
     const auto c = parse_json(dbtool({"--db", dir.db(), "--json", "check"}));
     CHECK(kinds(c) == std::set<std::string>{"not_a_database"});
     CHECK(c["integrity"] == "failed");
-    const auto m = parse_json(dbtool({"--db", dir.db(), "--migrations", DBTOOL_FIXTURE_MIGRATIONS, "--json", "migrate"}));
+    const auto m = parse_json(
+        dbtool({"--db", dir.db(), "--migrations", DBTOOL_FIXTURE_MIGRATIONS, "--json", "migrate"}));
     CHECK(m["exit_code"] == 8);
     CHECK(m["error"]["kind"] == "not_a_database");
 }
 
-TEST_CASE("check on a damaged database with an invalid migration directory exits 8 and lists both", "[dbtool]")
+TEST_CASE("check on a damaged database with an invalid migration directory exits 8 and lists both",
+          "[dbtool]")
 {
     test::temp_dir dir;
     damaged(dir);
@@ -509,9 +533,17 @@ TEST_CASE("check on a database of another application still checks it and lists 
 {
     test::temp_dir dir;
     migrated(dir, DBTOOL_FIXTURE_MIGRATIONS, 2);
-    raw_exec(dir.db(), "PRAGMA application_id = 12345; INSERT INTO warnings (member_id, reason) VALUES (77, 'orphan');");
-    const auto r = dbtool(
-        {"--db", dir.db(), "--migrations", DBTOOL_FIXTURE_MIGRATIONS, "--application-id", "777", "--json", "check"});
+    raw_exec(
+        dir.db(),
+        "PRAGMA application_id = 12345; INSERT INTO warnings (member_id, reason) VALUES (77, 'orphan');");
+    const auto r = dbtool({"--db",
+                           dir.db(),
+                           "--migrations",
+                           DBTOOL_FIXTURE_MIGRATIONS,
+                           "--application-id",
+                           "777",
+                           "--json",
+                           "check"});
     CHECK(r.code == 10);
     const auto j = parse_json(r);
     CHECK(kinds(j) == std::set<std::string>{"wrong_application", "foreign_key_violation", "pending"});
@@ -523,7 +555,8 @@ TEST_CASE("check with a modified migration and a database ahead exits 4 and list
     test::temp_dir dir;
     migrated(dir, DBTOOL_FIXTURE_MIGRATIONS);
     const auto two = copy_migrations(dir, 2);
-    std::ofstream(fs::path(two) / "0002_warnings.sql", std::ios::app) << "CREATE INDEX w ON warnings (member_id);\n";
+    std::ofstream(fs::path(two) / "0002_warnings.sql", std::ios::app)
+        << "CREATE INDEX w ON warnings (member_id);\n";
     const auto r = dbtool({"--db", dir.db(), "--migrations", two, "--json", "check"});
     CHECK(r.code == 4);
     CHECK(kinds(parse_json(r)) == std::set<std::string>{"migration_modified", "database_ahead"});
@@ -541,8 +574,9 @@ TEST_CASE("check with a database ahead and a foreign-key violation exits 5 and l
     CHECK(j["foreign_key_violations"] == 1);
 }
 
-TEST_CASE("migrate applies a migration that repairs a foreign-key violation, and exits 9 when violations remain",
-          "[dbtool]")
+TEST_CASE(
+    "migrate applies a migration that repairs a foreign-key violation, and exits 9 when violations remain",
+    "[dbtool]")
 {
     test::temp_dir dir;
     const auto mig = copy_migrations(dir, 2);
@@ -563,16 +597,18 @@ TEST_CASE("migrate applies a migration that repairs a foreign-key violation, and
     CHECK_THAT(r.out, Contains("applied 0003_drop_orphans.sql") && Contains("now at version 3"));
 }
 
-TEST_CASE("a foreign-keys=off migration that would leave violations exits 6 and lists both findings", "[dbtool]")
+TEST_CASE("a foreign-keys=off migration that would leave violations exits 6 and lists both findings",
+          "[dbtool]")
 {
     test::temp_dir dir;
     const auto mig = copy_migrations(dir, 2);
     std::ofstream(fs::path(mig) / "0003_seed.sql")
         << "INSERT INTO members VALUES (1, 'a');\nINSERT INTO warnings VALUES (1, 1, 'spam');\n";
-    std::ofstream(fs::path(mig) / "0004_rebuild.sql") << "-- dbactor: foreign-keys=off\n"
-                                                         "CREATE TABLE members_new (id INTEGER PRIMARY KEY, name TEXT);\n"
-                                                         "DROP TABLE members;\n"
-                                                         "ALTER TABLE members_new RENAME TO members;\n";
+    std::ofstream(fs::path(mig) / "0004_rebuild.sql")
+        << "-- dbactor: foreign-keys=off\n"
+           "CREATE TABLE members_new (id INTEGER PRIMARY KEY, name TEXT);\n"
+           "DROP TABLE members;\n"
+           "ALTER TABLE members_new RENAME TO members;\n";
     const auto r = dbtool({"--db", dir.db(), "--migrations", mig, "--json", "migrate"});
     CHECK(r.code == 6);
     const auto j = parse_json(r);
@@ -601,8 +637,9 @@ TEST_CASE("migrate prints the steps applied before a failing one, with the error
     test::temp_dir dir2;
     const auto text = dbtool({"--db", dir2.db(), "--migrations", mig, "migrate"});
     CHECK(text.code == 6);
-    CHECK_THAT(text.out, Contains("applied 0001_members.sql") && Contains("applied 0003_numbers.sql") &&
-                             Contains("failed to apply 0004_bans.sql") && Contains("now at version 3"));
+    CHECK_THAT(text.out,
+               Contains("applied 0001_members.sql") && Contains("applied 0003_numbers.sql") &&
+                   Contains("failed to apply 0004_bans.sql") && Contains("now at version 3"));
     CHECK_THAT(text.err, Contains("0004_bans.sql:1:8"));
 }
 
@@ -611,7 +648,8 @@ TEST_CASE("migrate --to outside 0 to the newest version is a usage error naming 
     test::temp_dir dir;
     for (const char* to : {"99", "-5"}) {
         for (const bool dry : {false, true}) {
-            std::vector<std::string> args = {"--db", dir.db(), "--migrations", DBTOOL_FIXTURE_MIGRATIONS, "migrate", "--to", to};
+            std::vector<std::string> args = {
+                "--db", dir.db(), "--migrations", DBTOOL_FIXTURE_MIGRATIONS, "migrate", "--to", to};
             if (dry)
                 args.push_back("--dry-run");
             const auto r = dbtool(args);
@@ -621,7 +659,9 @@ TEST_CASE("migrate --to outside 0 to the newest version is a usage error naming 
         }
     }
     CHECK_FALSE(fs::exists(dir.db()));
-    CHECK(dbtool({"--db", dir.db(), "--migrations", DBTOOL_FIXTURE_MIGRATIONS, "migrate", "--to", "0"}).code == 0);
+    CHECK(
+        dbtool({"--db", dir.db(), "--migrations", DBTOOL_FIXTURE_MIGRATIONS, "migrate", "--to", "0"}).code ==
+        0);
 }
 
 TEST_CASE("optimize on a locked database exits 7 and on a damaged one 8", "[dbtool]")
@@ -668,7 +708,8 @@ TEST_CASE("SIGINT while migrate waits for a lock exits 130 promptly and reports 
     migrated(dir, mig, 2); // WAL: dbtool boots next to the lock holder and then waits in BEGIN IMMEDIATE
     test::process holder({DBACTOR_TEST_HELPER_EXE, "hold-lock", dir.db()});
     REQUIRE(holder.read_line() == "ready");
-    test::process tool({DBTOOL_EXE, "--db", dir.db(), "--migrations", mig, "--busy-timeout", "20000", "--json", "migrate"});
+    test::process tool(
+        {DBTOOL_EXE, "--db", dir.db(), "--migrations", mig, "--busy-timeout", "20000", "--json", "migrate"});
     REQUIRE(tool.wait_for_stderr("is locked by another connection"));
     const auto t0 = std::chrono::steady_clock::now();
     ::kill(tool.pid(), SIGINT);
@@ -690,9 +731,17 @@ TEST_CASE("SIGINT outside a safe point still prints one JSON document", "[dbtool
     test::temp_dir dir;
     test::process holder({DBACTOR_TEST_HELPER_EXE, "hold-lock", dir.db()});
     REQUIRE(holder.read_line() == "ready");
-    // Rollback-journal lock: dbtool waits inside boot (journal_mode=WAL needs the lock), where SIGINT exits at once.
-    test::process tool({DBTOOL_EXE, "--db", dir.db(), "--migrations", DBTOOL_FIXTURE_MIGRATIONS, "--busy-timeout",
-                        "20000", "--json", "migrate"});
+    // Rollback-journal lock: dbtool waits inside boot (journal_mode=WAL needs the lock), where SIGINT exits
+    // at once.
+    test::process tool({DBTOOL_EXE,
+                        "--db",
+                        dir.db(),
+                        "--migrations",
+                        DBTOOL_FIXTURE_MIGRATIONS,
+                        "--busy-timeout",
+                        "20000",
+                        "--json",
+                        "migrate"});
     REQUIRE(has_open(tool.pid(), dir.db()));
     ::kill(tool.pid(), SIGINT);
     CHECK(tool.finish() == 130);

@@ -24,11 +24,12 @@ int hold_lock(const std::string& path)
     if (sqlite3_open(path.c_str(), &db) != SQLITE_OK)
         return 1;
     char* msg = nullptr;
-    if (sqlite3_exec(db,
-                     "CREATE TABLE IF NOT EXISTS lock_holder(x); BEGIN IMMEDIATE; INSERT INTO lock_holder VALUES (1);",
-                     nullptr,
-                     nullptr,
-                     &msg) != SQLITE_OK) {
+    if (sqlite3_exec(
+            db,
+            "CREATE TABLE IF NOT EXISTS lock_holder(x); BEGIN IMMEDIATE; INSERT INTO lock_holder VALUES (1);",
+            nullptr,
+            nullptr,
+            &msg) != SQLITE_OK) {
         std::cerr << "hold-lock: " << (msg ? msg : "?") << '\n';
         return 1;
     }

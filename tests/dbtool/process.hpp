@@ -127,7 +127,8 @@ private:
     /// Reads what is available; false when nothing more can come (both closed) or the deadline passed.
     bool pump(std::chrono::steady_clock::time_point until)
     {
-        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
+        const auto left =
+            std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
         if (left.count() <= 0 || (out_ < 0 && err_ < 0))
             return false;
         pollfd fds[2] = {{out_, POLLIN, 0}, {err_, POLLIN, 0}};

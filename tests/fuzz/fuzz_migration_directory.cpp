@@ -1,7 +1,7 @@
 // Fuzz target: the migration directory loader. Input: records separated by '\x1e' (ASCII record separator),
 // each "file name\ntext", so that a text may hold any byte, NUL included. The records are written as files
-// into a scratch directory and loaded with migration_set::from_directory. Property: it returns the same set as
-// from_files given the same (name, text) pairs, or both throw dbactor::error(migration_source_invalid);
+// into a scratch directory and loaded with migration_set::from_directory. Property: it returns the same set
+// as from_files given the same (name, text) pairs, or both throw dbactor::error(migration_source_invalid);
 // nothing else escapes (no std::filesystem_error, no std::out_of_range).
 #include <dbactor/error.hpp>
 #include <dbactor/migration.hpp>
@@ -76,7 +76,8 @@ outcome load(Fn&& fn)
 bool same(const dbactor::migration& a, const dbactor::migration& b)
 {
     return a.version == b.version && a.name == b.name && a.up_sql == b.up_sql && a.down_sql == b.down_sql &&
-           a.source == b.source && a.no_transaction == b.no_transaction && a.foreign_keys_off == b.foreign_keys_off;
+           a.source == b.source && a.no_transaction == b.no_transaction &&
+           a.foreign_keys_off == b.foreign_keys_off;
 }
 
 } // namespace

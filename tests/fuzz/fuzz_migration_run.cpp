@@ -20,9 +20,18 @@ namespace {
 bool acceptable(std::string_view text)
 {
     std::string lower(text);
-    std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
-    for (const char* banned : {"attach", "vacuum", "recursive", "zeroblob", "randomblob", "printf", "format",
-                               "load_extension", "temp_store_directory", "data_store_directory"})
+    std::transform(
+        lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
+    for (const char* banned : {"attach",
+                               "vacuum",
+                               "recursive",
+                               "zeroblob",
+                               "randomblob",
+                               "printf",
+                               "format",
+                               "load_extension",
+                               "temp_store_directory",
+                               "data_store_directory"})
         if (lower.find(banned) != std::string::npos)
             return false;
     return true;
@@ -68,7 +77,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     catch (const dbactor::error& e) {
         if (e.value() == dbactor::errc::migration_failed) {
             // A failing statement is named by file:line:column; a failure around it (the ledger) by file.
-            static const std::regex where(R"(fuzz/000[12]_(fuzz|more)\.sql:[0-9]+:[0-9]+: |000[12]_(fuzz|more)\.sql)");
+            static const std::regex where(
+                R"(fuzz/000[12]_(fuzz|more)\.sql:[0-9]+:[0-9]+: |000[12]_(fuzz|more)\.sql)");
             if (!std::regex_search(std::string(e.what()), where)) {
                 std::fprintf(stderr, "migration_failed without naming the migration: %s\n", e.what());
                 std::abort();

@@ -80,7 +80,8 @@ private:
 void insert_request(dbactor::connection& c, std::int64_t req, int rows, std::size_t payload)
 {
     for (int part = 0; part < rows; ++part)
-        c.execute("INSERT INTO acks(req, part, payload) VALUES (?, ?, ?)", req, part, std::string(payload, 'f'));
+        c.execute(
+            "INSERT INTO acks(req, part, payload) VALUES (?, ?, ?)", req, part, std::string(payload, 'f'));
 }
 
 // ---- I/O error sweep --------------------------------------------------------------------------------------
@@ -116,8 +117,9 @@ std::vector<outcome> run_scenario(dbactor::database& db, scenario s, std::int64_
 {
     std::vector<outcome> out;
     auto one = [&](std::int64_t req, int rows, std::size_t payload) {
-        return db.async_write([req, rows, payload](dbactor::connection& c) { insert_request(c, req, rows, payload); },
-                              boost::asio::use_future);
+        return db.async_write(
+            [req, rows, payload](dbactor::connection& c) { insert_request(c, req, rows, payload); },
+            boost::asio::use_future);
     };
     switch (s) {
     case scenario::single:
@@ -232,7 +234,8 @@ void sweep_point(rel::fault_vfs::kind k, scenario s, long n, sweep_totals& t)
 
     // The same actor serves a read and a write once the fault is gone.
     try {
-        auto rows = db.read([](dbactor::connection& c) { return c.query_one<std::int64_t>("SELECT count(*) FROM acks"); });
+        auto rows = db.read(
+            [](dbactor::connection& c) { return c.query_one<std::int64_t>("SELECT count(*) FROM acks"); });
         REQUIRE(rows);
         db.write([](dbactor::connection& c) { insert_request(c, 2, 3, 100); });
     }
@@ -336,17 +339,20 @@ void sweep(rel::fault_vfs::kind k)
 
 } // namespace
 
-TEST_CASE("a write error at any point fails the caller with a typed error and leaves the actor serving", "[faults]")
+TEST_CASE("a write error at any point fails the caller with a typed error and leaves the actor serving",
+          "[faults]")
 {
     sweep(rel::fault_vfs::kind::write);
 }
 
-TEST_CASE("an fsync error at any point fails the caller with a typed error and leaves the actor serving", "[faults]")
+TEST_CASE("an fsync error at any point fails the caller with a typed error and leaves the actor serving",
+          "[faults]")
 {
     sweep(rel::fault_vfs::kind::sync);
 }
 
-TEST_CASE("a full disk at any point fails the caller with a typed error and leaves the actor serving", "[faults]")
+TEST_CASE("a full disk at any point fails the caller with a typed error and leaves the actor serving",
+          "[faults]")
 {
     sweep(rel::fault_vfs::kind::full);
 }
@@ -372,7 +378,8 @@ enum class throw_kind
 
 } // namespace
 
-TEST_CASE("10% of requests throw: exactly those callers get their exception and the actor stays alive", "[throws]")
+TEST_CASE("10% of requests throw: exactly those callers get their exception and the actor stays alive",
+          "[throws]")
 {
     const auto t0 = std::chrono::steady_clock::now();
     test::temp_dir dir;
@@ -407,7 +414,8 @@ TEST_CASE("10% of requests throw: exactly those callers get their exception and 
                 got = fmt::format("own_error {}", x.id);
             }
             catch (const SQLite::Exception& x) {
-                ok = k == throw_kind::sqlite_error && std::string(x.what()).find(fmt::format("t{}x", id)) != std::string::npos;
+                ok = k == throw_kind::sqlite_error &&
+                     std::string(x.what()).find(fmt::format("t{}x", id)) != std::string::npos;
                 got = x.what();
             }
             catch (const std::runtime_error& x) {
@@ -452,14 +460,16 @@ TEST_CASE("10% of requests throw: exactly those callers get their exception and 
                 return id;
             };
             if (kinds[static_cast<std::size_t>(i)] == throw_kind::after_begin)
-                kinds[static_cast<std::size_t>(i)] = throw_kind::after_insert; // a write's BEGIN is the actor's
-            db.async_write(fn, [&verdict, id, k = kinds[static_cast<std::size_t>(i)]](std::exception_ptr e, std::int64_t v) {
-                verdict(id, k, e, v);
-            });
+                kinds[static_cast<std::size_t>(i)] =
+                    throw_kind::after_insert; // a write's BEGIN is the actor's
+            db.async_write(fn,
+                           [&verdict, id, k = kinds[static_cast<std::size_t>(i)]](
+                               std::exception_ptr e, std::int64_t v) { verdict(id, k, e, v); });
             break;
         }
         case 1: { // a read
-            const throw_kind rk = k == throw_kind::after_begin || k == throw_kind::after_insert ? throw_kind::std_error : k;
+            const throw_kind rk =
+                k == throw_kind::after_begin || k == throw_kind::after_insert ? throw_kind::std_error : k;
             kinds[static_cast<std::size_t>(i)] = rk;
             auto fn = [id, rk](dbactor::connection& c) -> std::int64_t {
                 if (rk == throw_kind::sqlite_error)
@@ -471,7 +481,8 @@ TEST_CASE("10% of requests throw: exactly those callers get their exception and 
                     throw 42;
                 return id;
             };
-            db.async_read(fn, [&verdict, id, rk](std::exception_ptr e, std::int64_t v) { verdict(id, rk, e, v); });
+            db.async_read(
+                fn, [&verdict, id, rk](std::exception_ptr e, std::int64_t v) { verdict(id, rk, e, v); });
             break;
         }
         default: { // a call, with its own transaction
@@ -491,7 +502,8 @@ TEST_CASE("10% of requests throw: exactly those callers get their exception and 
                 c.execute("COMMIT");
                 return id;
             };
-            db.async_call(fn, [&verdict, id, ck](std::exception_ptr e, std::int64_t v) { verdict(id, ck, e, v); });
+            db.async_call(
+                fn, [&verdict, id, ck](std::exception_ptr e, std::int64_t v) { verdict(id, ck, e, v); });
             break;
         }
         }
@@ -501,12 +513,14 @@ TEST_CASE("10% of requests throw: exactly those callers get their exception and 
     REQUIRE(all.wait(20s));
 
     // No transaction left open, the actor alive, and only the requests that succeeded left rows.
-    const bool autocommit = db.call([](dbactor::connection& c) { return sqlite3_get_autocommit(c.sqlite().getHandle()) != 0; });
+    const bool autocommit =
+        db.call([](dbactor::connection& c) { return sqlite3_get_autocommit(c.sqlite().getHandle()) != 0; });
     std::int64_t expected_rows = 0;
     for (int i = 0; i < n; ++i)
         if (i % 3 != 1 && kinds[static_cast<std::size_t>(i)] == throw_kind::none)
             expected_rows += rel::rows_per_request;
-    const auto rows = db.read([](dbactor::connection& c) { return *c.query_one<std::int64_t>("SELECT count(*) FROM acks"); });
+    const auto rows = db.read(
+        [](dbactor::connection& c) { return *c.query_one<std::int64_t>("SELECT count(*) FROM acks"); });
     db.write([](dbactor::connection& c) { insert_request(c, -1, 1, 1); });
     const auto st = db.stats();
     rel::report("throwing_requests",
@@ -528,7 +542,8 @@ TEST_CASE("10% of requests throw: exactly those callers get their exception and 
 
 // ---- overload ---------------------------------------------------------------------------------------------
 
-TEST_CASE("overload: fail-fast callers get queue_full, waiting callers wait, all complete after release", "[overload]")
+TEST_CASE("overload: fail-fast callers get queue_full, waiting callers wait, all complete after release",
+          "[overload]")
 {
     const auto t0 = std::chrono::steady_clock::now();
     test::temp_dir dir;
@@ -541,7 +556,9 @@ TEST_CASE("overload: fail-fast callers get queue_full, waiting callers wait, all
     std::atomic<std::int64_t> full{0}, fast_ok{0}, wait_ok{0}, other{0};
     countdown fail_fast_done(n / 2), all(n);
     // Peak memory: reset VmHWM to the current RSS (Linux: "5" to clear_refs), then read the peak at the end.
-    { std::ofstream("/proc/self/clear_refs") << "5"; }
+    {
+        std::ofstream("/proc/self/clear_refs") << "5";
+    }
     const auto rss_before = rel::memory_kib().second;
     std::chrono::duration<double> submit_time{};
     {
@@ -550,20 +567,21 @@ TEST_CASE("overload: fail-fast callers get queue_full, waiting callers wait, all
         for (int i = 0; i < n; ++i) {
             const bool wait = i % 2 == 0;
             const std::int64_t req = i + 1;
-            auto fn = [req](dbactor::connection& c) { c.execute("INSERT INTO acks VALUES (?, 0, 'o')", req); };
-            db.async_write(fn,
-                           dbactor::request_options{.wait_if_full = wait},
-                           [&, wait](std::exception_ptr e) {
-                               if (!e)
-                                   (wait ? wait_ok : fast_ok).fetch_add(1);
-                               else if (test::errc_of([&] { std::rethrow_exception(e); }) == dbactor::errc::queue_full)
-                                   full.fetch_add(1);
-                               else
-                                   other.fetch_add(1);
-                               if (!wait)
-                                   fail_fast_done.done();
-                               all.done();
-                           });
+            auto fn = [req](dbactor::connection& c) {
+                c.execute("INSERT INTO acks VALUES (?, 0, 'o')", req);
+            };
+            db.async_write(
+                fn, dbactor::request_options{.wait_if_full = wait}, [&, wait](std::exception_ptr e) {
+                    if (!e)
+                        (wait ? wait_ok : fast_ok).fetch_add(1);
+                    else if (test::errc_of([&] { std::rethrow_exception(e); }) == dbactor::errc::queue_full)
+                        full.fetch_add(1);
+                    else
+                        other.fetch_add(1);
+                    if (!wait)
+                        fail_fast_done.done();
+                    all.done();
+                });
         }
         submit_time = std::chrono::steady_clock::now() - s0;
         // The first 1024 sent were admitted (512 of them fail-fast); every later fail-fast one is refused.
@@ -575,14 +593,16 @@ TEST_CASE("overload: fail-fast callers get queue_full, waiting callers wait, all
         CHECK(full.load() == n / 2 - admitted_fast);
         CHECK(wait_ok.load() == 0); // the waiting ones wait
         const auto st = db.stats();
-        CHECK(st.queue_depth == 1024);                                                  // admitted: the queue is full
-        CHECK(st.queue_waiting == static_cast<std::uint64_t>(n / 2 - admitted_fast)); // the rest wait behind it
+        CHECK(st.queue_depth == 1024); // admitted: the queue is full
+        CHECK(st.queue_waiting ==
+              static_cast<std::uint64_t>(n / 2 - admitted_fast)); // the rest wait behind it
         p.release();
     }
     INFO("not every request completed within 15 s of the release");
     REQUIRE(all.wait(15s));
     const auto rss_peak = rel::memory_kib().first; // VmHWM: the peak, reached while everything was queued
-    const auto rows = db.read([](dbactor::connection& c) { return *c.query_one<std::int64_t>("SELECT count(*) FROM acks"); });
+    const auto rows = db.read(
+        [](dbactor::connection& c) { return *c.query_one<std::int64_t>("SELECT count(*) FROM acks"); });
     const auto growth_kib = std::max<std::int64_t>(0, rss_peak - rss_before);
     rel::report("overload",
                 {rel::num("requests", std::int64_t(n)),
@@ -626,7 +646,8 @@ struct shutdown_totals
     // The long request: runs, runs in which it outlived shutdown_grace after close() began, runs in which the
     // requests queued behind it got errc::closed, runs in which it was interrupted (errc::closed) rather
     // than finished, and how long after close() began its reply came.
-    int long_runs = 0, long_outlived_grace = 0, long_runs_with_closed = 0, long_interrupted = 0, long_wrong = 0;
+    int long_runs = 0, long_outlived_grace = 0, long_runs_with_closed = 0, long_interrupted = 0,
+        long_wrong = 0;
     double min_long_past_close_ms = 1e9, max_long_past_close_ms = 0;
 };
 
@@ -638,7 +659,8 @@ void shutdown_run(close_from how, shutdown_totals& t)
     o.shutdown_grace = 20ms;
     auto db = std::make_optional(dbactor::database::open(std::move(o)));
 
-    std::uniform_int_distribution<int> count(how == close_from::long_request ? 10 : 0, 300), delay_us(0, 3000);
+    std::uniform_int_distribution<int> count(how == close_from::long_request ? 10 : 0, 300),
+        delay_us(0, 3000);
     const int n = count(rel::rng());
     std::atomic<std::int64_t> values{0}, closed{0}, wrong{0};
     countdown replies(n + (how == close_from::long_request ? 1 : 0));
@@ -669,8 +691,9 @@ void shutdown_run(close_from how, shutdown_totals& t)
                 long_start_ns = std::chrono::steady_clock::now().time_since_epoch().count();
                 const auto until = std::chrono::steady_clock::now() + 60ms;
                 while (std::chrono::steady_clock::now() < until)
-                    c.query_one<std::int64_t>("WITH RECURSIVE r(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM r WHERE i < 2000) "
-                                              "SELECT count(*) FROM r");
+                    c.query_one<std::int64_t>(
+                        "WITH RECURSIVE r(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM r WHERE i < 2000) "
+                        "SELECT count(*) FROM r");
             },
             [&reply, &long_reply_ns, &long_outcome](std::exception_ptr e) {
                 long_reply_ns = std::chrono::steady_clock::now().time_since_epoch().count();
@@ -701,15 +724,19 @@ void shutdown_run(close_from how, shutdown_totals& t)
                     reply(e);
                 });
             else
-                db->async_write(fn, [&reply, copy = std::make_shared<dbactor::database>(*db)](std::exception_ptr e) mutable {
-                    reply(e);
-                    copy.reset(); // may be the last handle: the actor thread finishes on its own
-                });
+                db->async_write(
+                    fn,
+                    [&reply, copy = std::make_shared<dbactor::database>(*db)](std::exception_ptr e) mutable {
+                        reply(e);
+                        copy.reset(); // may be the last handle: the actor thread finishes on its own
+                    });
             continue;
         }
         auto fn = [req](dbactor::connection& c) { insert_request(c, req, 2, 10); };
         if (i % 4 == 3)
-            db->async_read([](dbactor::connection& c) { c.query_one<std::int64_t>("SELECT count(*) FROM acks"); }, reply);
+            db->async_read(
+                [](dbactor::connection& c) { c.query_one<std::int64_t>("SELECT count(*) FROM acks"); },
+                reply);
         else
             db->async_write(fn, reply);
     }
@@ -743,7 +770,8 @@ void shutdown_run(close_from how, shutdown_totals& t)
         const double reply_past_close_ms = (long_reply_ns.load() - c0.time_since_epoch().count()) / 1e6;
         t.min_long_past_close_ms = std::min(t.min_long_past_close_ms, reply_past_close_ms);
         t.max_long_past_close_ms = std::max(t.max_long_past_close_ms, reply_past_close_ms);
-        t.long_outlived_grace += long_start_ns.load() != 0 && long_start_ns.load() < c0.time_since_epoch().count() &&
+        t.long_outlived_grace += long_start_ns.load() != 0 &&
+                                 long_start_ns.load() < c0.time_since_epoch().count() &&
                                  reply_past_close_ms >= 20;
         t.long_runs_with_closed += closed.load() - (long_outcome.load() == 2) > 0;
         t.long_interrupted += long_outcome.load() == 2;
@@ -763,7 +791,8 @@ void shutdown_run(close_from how, shutdown_totals& t)
     sqlite3_busy_timeout(raw.get(), 0);
     // After a close() (joined) the lock is free at once. When the last handle went away on the actor thread,
     // that thread finishes on its own a moment later: a bounded wait.
-    const auto lock_limit = std::chrono::steady_clock::now() + (how == close_from::last_handle_drop ? 5s : 0s);
+    const auto lock_limit =
+        std::chrono::steady_clock::now() + (how == close_from::last_handle_drop ? 5s : 0s);
     const auto l0 = std::chrono::steady_clock::now();
     bool locked = false;
     do {
@@ -791,7 +820,8 @@ void shutdown_suite(const std::string& name, std::initializer_list<close_from> h
         o.migrations = rel::schema();
         auto db = dbactor::database::open(std::move(o));
         for (int i = 0; i < 50; ++i)
-            db.async_write([i](dbactor::connection& c) { insert_request(c, i, 2, 10); }, [](std::exception_ptr) {});
+            db.async_write([i](dbactor::connection& c) { insert_request(c, i, 2, 10); },
+                           [](std::exception_ptr) {});
         db.close();
         rel::child holder(DBACTOR_RELIABILITY_LOCK_HOLDER, {dir.db(), "write", "0"}, true);
         auto l = holder.read_line(5s);
@@ -799,23 +829,24 @@ void shutdown_suite(const std::string& name, std::initializer_list<close_from> h
         holder.close_stdin();
         holder.wait(5s);
     }
-    rel::report(name,
-                {rel::num("shutdowns", std::int64_t(t.runs)),
-                 rel::num("replies_missing", std::int64_t(t.replies_missing)),
-                 rel::num("wrong_replies", std::int64_t(t.wrong_replies)),
-                 rel::num("replied_value", t.values),
-                 rel::num("replied_closed", t.closed),
-                 rel::num("max_close_ms", t.max_close_ms),
-                 rel::num("max_detached_release_ms", t.max_detached_release_ms),
-                 rel::num("wal_left", std::int64_t(t.wal_left)),
-                 rel::num("lock_not_free", std::int64_t(t.lock_not_free)),
-                 rel::num("long_request_runs", std::int64_t(t.long_runs)),
-                 rel::num("long_request_outlived_grace", std::int64_t(t.long_outlived_grace)),
-                 rel::num("long_request_interrupted", std::int64_t(t.long_interrupted)),
-                 rel::num("long_request_reply_min_ms_after_close", t.long_runs ? t.min_long_past_close_ms : 0.0),
-                 rel::num("long_request_reply_max_ms_after_close", t.max_long_past_close_ms),
-                 rel::num("long_request_runs_with_closed_replies", std::int64_t(t.long_runs_with_closed)),
-                 rel::num("seconds", since(t0))});
+    rel::report(
+        name,
+        {rel::num("shutdowns", std::int64_t(t.runs)),
+         rel::num("replies_missing", std::int64_t(t.replies_missing)),
+         rel::num("wrong_replies", std::int64_t(t.wrong_replies)),
+         rel::num("replied_value", t.values),
+         rel::num("replied_closed", t.closed),
+         rel::num("max_close_ms", t.max_close_ms),
+         rel::num("max_detached_release_ms", t.max_detached_release_ms),
+         rel::num("wal_left", std::int64_t(t.wal_left)),
+         rel::num("lock_not_free", std::int64_t(t.lock_not_free)),
+         rel::num("long_request_runs", std::int64_t(t.long_runs)),
+         rel::num("long_request_outlived_grace", std::int64_t(t.long_outlived_grace)),
+         rel::num("long_request_interrupted", std::int64_t(t.long_interrupted)),
+         rel::num("long_request_reply_min_ms_after_close", t.long_runs ? t.min_long_past_close_ms : 0.0),
+         rel::num("long_request_reply_max_ms_after_close", t.max_long_past_close_ms),
+         rel::num("long_request_runs_with_closed_replies", std::int64_t(t.long_runs_with_closed)),
+         rel::num("seconds", since(t0))});
     CHECK(t.replies_missing == 0);
     CHECK(t.wrong_replies == 0);
     CHECK(t.wal_left == 0);
@@ -823,7 +854,8 @@ void shutdown_suite(const std::string& name, std::initializer_list<close_from> h
     CHECK(t.values > 0);
     if (t.long_runs > 0) {
         // Every long request was running when close() began and outlived the grace; it was answered (a
-        // value, or closed when interrupted) and each time the requests queued behind it were answered closed.
+        // value, or closed when interrupted) and each time the requests queued behind it were answered
+        // closed.
         CHECK(t.long_outlived_grace == t.long_runs);
         CHECK(t.long_wrong == 0);
         CHECK(t.long_runs_with_closed == t.long_runs);
@@ -836,7 +868,8 @@ void shutdown_suite(const std::string& name, std::initializer_list<close_from> h
 
 TEST_CASE("close with requests in flight answers every request and frees the file", "[shutdown]")
 {
-    shutdown_suite("shutdown_in_flight_caller", {close_from::caller, close_from::long_request}, rel::scaled(50, 5));
+    shutdown_suite(
+        "shutdown_in_flight_caller", {close_from::caller, close_from::long_request}, rel::scaled(50, 5));
 }
 
 TEST_CASE("close from a completion or by dropping the last handle there answers every request", "[shutdown]")

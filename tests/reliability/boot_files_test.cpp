@@ -38,7 +38,10 @@ void make_database(const std::string& path, int requests, std::size_t payload = 
     db.write([&](dbactor::connection& c) {
         for (int r = 1; r <= requests; ++r)
             for (int part = 0; part < rel::rows_per_request; ++part)
-                c.execute("INSERT INTO acks VALUES (?, ?, ?)", r, part, std::string(payload, static_cast<char>('a' + r % 26)));
+                c.execute("INSERT INTO acks VALUES (?, ?, ?)",
+                          r,
+                          part,
+                          std::string(payload, static_cast<char>('a' + r % 26)));
     });
     db.close();
 }
@@ -124,7 +127,9 @@ void bad_files(bool only_wal)
          },
          {dbactor::errc::integrity_check_failed}},
         {"zero_length", [](const test::temp_dir& d) { rel::spit(d.db(), ""); }, {}},
-        {"directory", [](const test::temp_dir& d) { fs::create_directory(d.db()); }, {dbactor::errc::open_failed}},
+        {"directory",
+         [](const test::temp_dir& d) { fs::create_directory(d.db()); },
+         {dbactor::errc::open_failed}},
         {"missing_without_create", [](const test::temp_dir&) {}, {dbactor::errc::open_failed}, false},
         {"mismatched_wal",
          [](const test::temp_dir& d) {
@@ -133,7 +138,8 @@ void bad_files(bool only_wal)
              const auto other = d.file("other.sqlite");
              {
                  rel::raw_db raw(other, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
-                 raw.exec("PRAGMA journal_mode=WAL; CREATE TABLE foreign_t(x); INSERT INTO foreign_t VALUES (1);");
+                 raw.exec(
+                     "PRAGMA journal_mode=WAL; CREATE TABLE foreign_t(x); INSERT INTO foreign_t VALUES (1);");
                  fs::copy_file(other + "-wal", d.db() + "-wal");
                  // closing `raw` checkpoints and removes its own WAL; the copy stays
              }
@@ -152,15 +158,21 @@ void bad_files(bool only_wal)
         o.create = c.create;
         const auto r = try_boot(std::move(o));
         const bool unchanged = !existed || rel::slurp(dir.db()) == before;
-        bool right = c.expected.empty() ? !r.code : (r.code && std::find(c.expected.begin(), c.expected.end(), *r.code) != c.expected.end());
+        bool right =
+            c.expected.empty()
+                ? !r.code
+                : (r.code && std::find(c.expected.begin(), c.expected.end(), *r.code) != c.expected.end());
         std::int64_t rows_after = -1;
         if (c.name == "mismatched_wal") {
-            // Refused, the database's own rows are intact: without the foreign -wal it boots with all of them.
+            // Refused, the database's own rows are intact: without the foreign -wal it boots with all of
+            // them.
             std::error_code ec;
             fs::remove(dir.db() + "-wal", ec);
             fs::remove(dir.db() + "-shm", ec);
             auto db = dbactor::database::open(base_options(dir.db()));
-            rows_after = db.read([](dbactor::connection& conn) { return *conn.query_one<std::int64_t>("SELECT count(*) FROM acks"); });
+            rows_after = db.read([](dbactor::connection& conn) {
+                return *conn.query_one<std::int64_t>("SELECT count(*) FROM acks");
+            });
             db.close();
             CHECK(rows_after == 20 * rel::rows_per_request);
         }
@@ -171,7 +183,8 @@ void bad_files(bool only_wal)
                      rel::flag("created", !was_there && rel::exists(dir.db())),
                      rel::num("rows_after_boot", rows_after),
                      rel::num("seconds", r.seconds)});
-        INFO(c.name << ": " << errc_name(r.code) << ": " << r.message << " (rows after boot " << rows_after << ")");
+        INFO(c.name << ": " << errc_name(r.code) << ": " << r.message << " (rows after boot " << rows_after
+                    << ")");
         CHECK(right);
         if (r.code) {
             CHECK(unchanged);
@@ -184,14 +197,16 @@ void bad_files(bool only_wal)
 
 } // namespace
 
-TEST_CASE("a bad file at boot fails with the right errc and leaves the main file byte-for-byte unchanged", "[boot][files]")
+TEST_CASE("a bad file at boot fails with the right errc and leaves the main file byte-for-byte unchanged",
+          "[boot][files]")
 {
     bad_files(false);
 }
 
 // Found by this suite (fixed in 81eb1b6): SQLite replays any -wal whose frames are valid, and boot used to
 // migrate the foreign schema it saw (no ledger) as if the database were new, losing the database's own rows.
-TEST_CASE("a -wal of another database next to the file is refused, not replayed over its data", "[boot][files]")
+TEST_CASE("a -wal of another database next to the file is refused, not replayed over its data",
+          "[boot][files]")
 {
     bad_files(true);
 }
@@ -232,7 +247,9 @@ probe_result probe(const std::string& path, bool read_only, std::optional<uid_t>
 
 // Permissions are not honoured for root, so as root the probe switches to an unprivileged uid (nobody) on
 // files it owns: the same situation as a service user whose database was made read-only.
-TEST_CASE("a read-only database file or directory fails to boot with open_failed and is not changed, and read_only boots it", "[boot][files]")
+TEST_CASE("a read-only database file or directory fails to boot with open_failed and is not changed, and "
+          "read_only boots it",
+          "[boot][files]")
 {
     const bool root = geteuid() == 0;
     const std::optional<uid_t> as = root ? std::optional<uid_t>(65534) : std::nullopt;
@@ -271,14 +288,17 @@ TEST_CASE("a read-only database file or directory fails to boot with open_failed
 }
 
 // Root only (a bind mount needs CAP_SYS_ADMIN): otherwise it exits 77, which ctest reports as skipped.
-TEST_CASE("a database on a read-only mount fails to boot with open_failed and is not changed, and read_only boots it", "[.][rofs]")
+TEST_CASE("a database on a read-only mount fails to boot with open_failed and is not changed, and read_only "
+          "boots it",
+          "[.][rofs]")
 {
     test::temp_dir dir;
     fs::create_directory(dir.file("rw"));
     fs::create_directory(dir.file("ro"));
     const auto rw_db = dir.file("rw") + "/db.sqlite";
     make_database(rw_db, 20);
-    if (geteuid() != 0 || mount(dir.file("rw").c_str(), dir.file("ro").c_str(), nullptr, MS_BIND, nullptr) != 0 ||
+    if (geteuid() != 0 ||
+        mount(dir.file("rw").c_str(), dir.file("ro").c_str(), nullptr, MS_BIND, nullptr) != 0 ||
         mount(nullptr, dir.file("ro").c_str(), nullptr, MS_BIND | MS_REMOUNT | MS_RDONLY, nullptr) != 0) {
         umount2(dir.file("ro").c_str(), MNT_DETACH);
         std::printf("SKIPPED: a read-only bind mount needs root (CAP_SYS_ADMIN); "
@@ -287,7 +307,7 @@ TEST_CASE("a database on a read-only mount fails to boot with open_failed and is
         std::fflush(stdout);
         std::error_code ignored;
         fs::remove_all(dir.path(), ignored); // _Exit skips the destructors
-        std::_Exit(77); // ctest SKIP_RETURN_CODE
+        std::_Exit(77);                      // ctest SKIP_RETURN_CODE
     }
     struct unmount
     {
@@ -304,7 +324,8 @@ TEST_CASE("a database on a read-only mount fails to boot with open_failed and is
     std::string r2_message;
     try {
         auto db = dbactor::database::open(std::move(ro));
-        rows = db.read([](dbactor::connection& c) { return *c.query_one<std::int64_t>("SELECT count(*) FROM acks"); });
+        rows = db.read(
+            [](dbactor::connection& c) { return *c.query_one<std::int64_t>("SELECT count(*) FROM acks"); });
         db.close();
     }
     catch (const std::exception& e) {
@@ -324,7 +345,8 @@ TEST_CASE("a database on a read-only mount fails to boot with open_failed and is
     CHECK(rows == 20 * rel::rows_per_request);
 }
 
-TEST_CASE("a database locked by another process fails with busy in bounded time, or boots once released", "[boot][lock]")
+TEST_CASE("a database locked by another process fails with busy in bounded time, or boots once released",
+          "[boot][lock]")
 {
     test::temp_dir dir;
     make_database(dir.db(), 10);
@@ -377,7 +399,8 @@ TEST_CASE("a database locked by another process fails with busy in bounded time,
 
 // ---- 7. bad migrations ------------------------------------------------------------------------------------
 
-TEST_CASE("a bad migration is rolled back: version and schema unchanged, file:line:column in the message", "[boot][migrations]")
+TEST_CASE("a bad migration is rolled back: version and schema unchanged, file:line:column in the message",
+          "[boot][migrations]")
 {
     struct bad
     {
@@ -388,20 +411,35 @@ TEST_CASE("a bad migration is rolled back: version and schema unchanged, file:li
         int line; // expected line in the message, 0 = not checked
     };
     const std::vector<bad> cases = {
-        {"syntax_error", "0003_bad.sql", "CREATE TABLE ok1(x);\nCREATE TABLE bad(x INTEGER,, y);\n",
-         {dbactor::errc::migration_failed}, 2},
-        {"runtime_error", "0003_bad.sql",
-         "CREATE TABLE ok1(x);\nINSERT INTO acks VALUES (999, 0, 'a');\n  INSERT INTO acks VALUES (999, 0, 'b');\n",
-         {dbactor::errc::migration_failed}, 3},
-        {"foreign_key_violation", "0003_bad.sql",
-         "CREATE TABLE p(id INTEGER PRIMARY KEY);\nCREATE TABLE c(p INTEGER REFERENCES p(id));\nINSERT INTO c VALUES (5);\n",
-         {dbactor::errc::migration_failed, dbactor::errc::foreign_key_violation}, 3},
-        {"foreign_key_violation_fk_off", "0003_bad.sql",
-         "-- dbactor: foreign-keys=off\nCREATE TABLE p(id INTEGER PRIMARY KEY);\nCREATE TABLE c(p INTEGER REFERENCES p(id));\n"
+        {"syntax_error",
+         "0003_bad.sql",
+         "CREATE TABLE ok1(x);\nCREATE TABLE bad(x INTEGER,, y);\n",
+         {dbactor::errc::migration_failed},
+         2},
+        {"runtime_error",
+         "0003_bad.sql",
+         "CREATE TABLE ok1(x);\nINSERT INTO acks VALUES (999, 0, 'a');\n  INSERT INTO acks VALUES (999, 0, "
+         "'b');\n",
+         {dbactor::errc::migration_failed},
+         3},
+        {"foreign_key_violation",
+         "0003_bad.sql",
+         "CREATE TABLE p(id INTEGER PRIMARY KEY);\nCREATE TABLE c(p INTEGER REFERENCES p(id));\nINSERT INTO "
+         "c VALUES (5);\n",
+         {dbactor::errc::migration_failed, dbactor::errc::foreign_key_violation},
+         3},
+        {"foreign_key_violation_fk_off",
+         "0003_bad.sql",
+         "-- dbactor: foreign-keys=off\nCREATE TABLE p(id INTEGER PRIMARY KEY);\nCREATE TABLE c(p INTEGER "
+         "REFERENCES p(id));\n"
          "INSERT INTO c VALUES (5);\n",
-         {dbactor::errc::foreign_key_violation}, 0},
-        {"edited_applied_file", "0001_acks.sql", "CREATE TABLE acks(req INTEGER, part INTEGER, payload TEXT);\n",
-         {dbactor::errc::migration_modified}, 0},
+         {dbactor::errc::foreign_key_violation},
+         0},
+        {"edited_applied_file",
+         "0001_acks.sql",
+         "CREATE TABLE acks(req INTEGER, part INTEGER, payload TEXT);\n",
+         {dbactor::errc::migration_modified},
+         0},
     };
     for (const auto& c : cases) {
         test::temp_dir dir;
@@ -430,10 +468,13 @@ TEST_CASE("a bad migration is rolled back: version and schema unchanged, file:li
                                   raw.scalar("SELECT count(*) FROM dbactor_migrations") == ledger_before;
         const bool schema_same = schema_of(dir.db()) == schema_before;
         const bool rows_same = raw.scalar("SELECT count(*) FROM acks") == rows_before;
-        const bool right = r.code && std::find(c.expected.begin(), c.expected.end(), *r.code) != c.expected.end();
+        const bool right =
+            r.code && std::find(c.expected.begin(), c.expected.end(), *r.code) != c.expected.end();
         std::smatch m;
-        const std::regex where(fmt::format(R"(reliability/{}:([0-9]+):([0-9]+))", c.file.substr(0, 4) + "_[a-z]+\\.sql"));
-        const bool located = std::regex_search(r.message, m, where) && (c.line == 0 || std::stoi(m[1]) == c.line);
+        const std::regex where(
+            fmt::format(R"(reliability/{}:([0-9]+):([0-9]+))", c.file.substr(0, 4) + "_[a-z]+\\.sql"));
+        const bool located =
+            std::regex_search(r.message, m, where) && (c.line == 0 || std::stoi(m[1]) == c.line);
         rel::report("bad_migration_" + c.name,
                     {rel::str("errc", errc_name(r.code)),
                      rel::flag("right_errc", right),
@@ -451,8 +492,10 @@ TEST_CASE("a bad migration is rolled back: version and schema unchanged, file:li
     }
 }
 
-// Found by fuzz_migration_source (fixed in 81eb1b6): std::stoll on the version digits threw std::out_of_range.
-TEST_CASE("a migration file whose version does not fit in 64 bits is refused with migration_source_invalid", "[boot][migrations]")
+// Found by fuzz_migration_source (fixed in 81eb1b6): std::stoll on the version digits threw
+// std::out_of_range.
+TEST_CASE("a migration file whose version does not fit in 64 bits is refused with migration_source_invalid",
+          "[boot][migrations]")
 {
     const auto code = test::errc_of([] {
         try {
@@ -467,7 +510,8 @@ TEST_CASE("a migration file whose version does not fit in 64 bits is refused wit
 
 // Found by fuzz_migration_run (fixed in 81eb1b6): sqlite3_prepare stops at a NUL byte without advancing, and
 // run_script looped forever. Now the source is refused before boot, naming file:line:column of the NUL.
-TEST_CASE("a migration containing a NUL byte fails to boot with migration_source_invalid instead of hanging", "[boot][migrations]")
+TEST_CASE("a migration containing a NUL byte fails to boot with migration_source_invalid instead of hanging",
+          "[boot][migrations]")
 {
     test::temp_dir dir;
     fs::create_directory(dir.file("m"));
@@ -485,14 +529,17 @@ TEST_CASE("a migration containing a NUL byte fails to boot with migration_source
 
 // ---- 12. a long reader next to the writer -----------------------------------------------------------------
 
-TEST_CASE("a long reader next to the writer causes no busy errors, and the WAL shrinks after it leaves with no further writes", "[boot][reader]")
+TEST_CASE("a long reader next to the writer causes no busy errors, and the WAL shrinks after it leaves with "
+          "no further writes",
+          "[boot][reader]")
 {
     const auto t0 = std::chrono::steady_clock::now();
     constexpr std::int64_t limit = 256 * 1024;
     test::temp_dir dir;
     auto o = base_options(dir.db());
     o.journal_size_limit = limit;
-    o.idle_checkpoint = 1000ms; // the default: the writer checkpoints once it has been idle this long after a write
+    o.idle_checkpoint =
+        1000ms; // the default: the writer checkpoints once it has been idle this long after a write
     auto db = dbactor::database::open(std::move(o));
     std::int64_t busy = 0, requests = 0;
     auto write_some = [&](int from, int n) {
@@ -535,7 +582,9 @@ TEST_CASE("a long reader next to the writer causes no busy errors, and the WAL s
             rel::spit(dir.file("m") + fmt::format("/{:04}_{}.sql", m.version, m.name), m.up_sql);
         const auto tool_t0 = std::chrono::steady_clock::now();
         std::optional<rel::child> tool;
-        tool.emplace(DBACTOR_DBTOOL, std::vector<std::string>{"--db", dir.db(), "--migrations", dir.file("m"), "check", "--full"});
+        tool.emplace(
+            DBACTOR_DBTOOL,
+            std::vector<std::string>{"--db", dir.db(), "--migrations", dir.file("m"), "check", "--full"});
         std::vector<std::string> tool_output;
 #endif
         for (int round = 0; round < 10; ++round) {
@@ -543,8 +592,9 @@ TEST_CASE("a long reader next to the writer causes no busy errors, and the WAL s
             wal_max = std::max(wal_max, wal_size());
         }
 #ifdef DBACTOR_DBTOOL
-        // Keep writing (10 requests a round) until dbtool has finished, for at most 12 s (the whole test stays
-        // within one 25 s budget, under ctest's 30 s timeout, so that a failure is reported with a message).
+        // Keep writing (10 requests a round) until dbtool has finished, for at most 12 s (the whole test
+        // stays within one 25 s budget, under ctest's 30 s timeout, so that a failure is reported with a
+        // message).
         for (int round = 0;; ++round) {
             if (auto st = tool->wait(0ms)) {
                 tool_exit = WIFEXITED(*st) ? WEXITSTATUS(*st) : 128 + WTERMSIG(*st);
@@ -564,7 +614,8 @@ TEST_CASE("a long reader next to the writer causes no busy errors, and the WAL s
             INFO("dbtool check --full said:\n" << out);
             CHECK(tool_exit == 0);
         }
-        write_some(90000, 1); // so that the reader leaves right after the last write, before the idle checkpoint
+        write_some(90000,
+                   1); // so that the reader leaves right after the last write, before the idle checkpoint
 #endif
         last_write = std::chrono::steady_clock::now();
         CHECK(reader.scalar("SELECT count(*) FROM acks") == seen); // its snapshot held
@@ -576,12 +627,14 @@ TEST_CASE("a long reader next to the writer causes no busy errors, and the WAL s
 
     // No further writes: the idle checkpoint must bring the WAL back under journal_size_limit on its own.
     // Wait for that checkpoint itself (stats count the ones that emptied the WAL), then look at the file.
-    const auto budget = std::chrono::duration_cast<std::chrono::seconds>(std::min(reader_left + 8s, t0 + 25s) - reader_left);
-    const bool checkpointed =
-        test::eventually([&] { return db.stats().idle_checkpoints > checkpoints_before; }, std::max(budget, 1s));
+    const auto budget =
+        std::chrono::duration_cast<std::chrono::seconds>(std::min(reader_left + 8s, t0 + 25s) - reader_left);
+    const bool checkpointed = test::eventually(
+        [&] { return db.stats().idle_checkpoints > checkpoints_before; }, std::max(budget, 1s));
     const auto wal_after = wal_size();
     const double shrink_seconds = since(reader_left);
-    const auto rows = db.read([](dbactor::connection& c) { return *c.query_one<std::int64_t>("SELECT count(*) FROM acks"); });
+    const auto rows = db.read(
+        [](dbactor::connection& c) { return *c.query_one<std::int64_t>("SELECT count(*) FROM acks"); });
     db.close();
     rel::report("long_reader",
                 {rel::num("busy_errors", busy),
@@ -590,7 +643,8 @@ TEST_CASE("a long reader next to the writer causes no busy errors, and the WAL s
                  rel::num("wal_when_reader_left_kib", wal_when_left / 1024),
                  rel::num("wal_after_kib", wal_after / 1024),
                  rel::num("journal_size_limit_kib", limit / 1024),
-                 rel::num("reader_left_after_last_write_ms", std::chrono::duration<double, std::milli>(reader_left - last_write).count()),
+                 rel::num("reader_left_after_last_write_ms",
+                          std::chrono::duration<double, std::milli>(reader_left - last_write).count()),
                  rel::num("seconds_until_under_limit", shrink_seconds),
                  rel::num("dbtool_check_exit", std::int64_t(tool_exit)),
                  rel::num("dbtool_check_seconds", tool_seconds),
@@ -598,8 +652,9 @@ TEST_CASE("a long reader next to the writer causes no busy errors, and the WAL s
     CHECK(busy == 0);
     CHECK(rows == requests * rel::rows_per_request);
     CHECK(wal_max > limit); // the reader really pinned the WAL
-    INFO("the WAL stayed at " << wal_after / 1024 << " KiB for " << shrink_seconds << " s after the reader left, with no further writes "
-         "(options::idle_checkpoint should have checkpointed and truncated it)");
+    INFO("the WAL stayed at " << wal_after / 1024 << " KiB for " << shrink_seconds
+                              << " s after the reader left, with no further writes "
+                                 "(options::idle_checkpoint should have checkpointed and truncated it)");
     CHECK(checkpointed);
     CHECK(wal_after <= limit);
     CHECK(rel::integrity(dir.db()) == "ok");
@@ -620,15 +675,19 @@ full_figures check_rows(const std::string& path, std::int64_t acked_max)
 {
     full_figures f;
     rel::raw_db raw(path, SQLITE_OPEN_READONLY);
-    f.partial = raw.scalar(fmt::format("SELECT count(*) FROM (SELECT req FROM acks GROUP BY req HAVING count(*) != {})",
-                                       rel::rows_per_request));
-    f.lost = acked_max - raw.scalar("SELECT count(DISTINCT req) FROM acks WHERE req BETWEEN 1 AND " + std::to_string(acked_max));
+    f.partial = raw.scalar(
+        fmt::format("SELECT count(*) FROM (SELECT req FROM acks GROUP BY req HAVING count(*) != {})",
+                    rel::rows_per_request));
+    f.lost = acked_max - raw.scalar("SELECT count(DISTINCT req) FROM acks WHERE req BETWEEN 1 AND " +
+                                    std::to_string(acked_max));
     return f;
 }
 
 } // namespace
 
-TEST_CASE("disk full on a small tmpfs: clear error, no partial rows, reads work, writes resume after freeing space", "[.][tmpfs]")
+TEST_CASE(
+    "disk full on a small tmpfs: clear error, no partial rows, reads work, writes resume after freeing space",
+    "[.][tmpfs]")
 {
     test::temp_dir dir;
     const auto mnt = dir.file("tmpfs");
@@ -639,7 +698,7 @@ TEST_CASE("disk full on a small tmpfs: clear error, no partial rows, reads work,
         std::fflush(stdout);
         std::error_code ignored;
         fs::remove_all(dir.path(), ignored); // _Exit skips the destructors
-        std::_Exit(77); // ctest SKIP_RETURN_CODE
+        std::_Exit(77);                      // ctest SKIP_RETURN_CODE
     }
     struct unmount
     {
@@ -675,15 +734,18 @@ TEST_CASE("disk full on a small tmpfs: clear error, no partial rows, reads work,
         REQUIRE(req < 100000);
     }
     try {
-        f.read_while_full = db.read([](dbactor::connection& c) { return *c.query_one<std::int64_t>("SELECT count(*) FROM acks"); }) ==
-                            f.acked * rel::rows_per_request;
+        f.read_while_full = db.read([](dbactor::connection& c) {
+            return *c.query_one<std::int64_t>("SELECT count(*) FROM acks");
+        }) == f.acked * rel::rows_per_request;
     }
     catch (const std::exception& e) {
         UNSCOPED_INFO("read while full: " << e.what());
     }
     fs::remove(filler);
     try {
-        db.write([](dbactor::connection& c) { c.execute("INSERT INTO acks VALUES (-1, 0, 'after'), (-1, 1, 'after'), (-1, 2, 'after')"); });
+        db.write([](dbactor::connection& c) {
+            c.execute("INSERT INTO acks VALUES (-1, 0, 'after'), (-1, 1, 'after'), (-1, 2, 'after')");
+        });
         f.write_after_free = true;
     }
     catch (const std::exception& e) {
@@ -719,7 +781,9 @@ TEST_CASE("disk full on a small tmpfs: clear error, no partial rows, reads work,
     CHECK(rel::integrity(path) == "ok");
 }
 
-TEST_CASE("a file size limit (RLIMIT_FSIZE) fails writes clearly, reads keep working, writes resume when lifted", "[disk_full]")
+TEST_CASE(
+    "a file size limit (RLIMIT_FSIZE) fails writes clearly, reads keep working, writes resume when lifted",
+    "[disk_full]")
 {
     test::temp_dir dir;
     rel::child w(DBACTOR_RELIABILITY_WRITER, {dir.db(), "normal", "1", "fsize", "1"});

@@ -25,8 +25,8 @@ enum class phase
     migration,            ///< boot of a v2 database with two pending migrations that do real work
     wal_conversion,       ///< boot of an existing rollback-journal database: boot switches it to WAL
     hot_rollback_journal, ///< boot of a database that crashed mid-transaction in rollback-journal mode
-    hot_wal,              ///< boot of a WAL database whose last commits are only in the -wal (not checkpointed)
-    shutdown,             ///< close() after acknowledged writes: PRAGMA optimize and the final checkpoint
+    hot_wal,  ///< boot of a WAL database whose last commits are only in the -wal (not checkpointed)
+    shutdown, ///< close() after acknowledged writes: PRAGMA optimize and the final checkpoint
 };
 
 const char* phase_name(phase p)
@@ -72,7 +72,8 @@ void insert_requests(dbactor::connection& c, std::int64_t from, std::int64_t to)
 {
     for (std::int64_t r = from; r <= to; ++r)
         for (int part = 0; part < rel::rows_per_request; ++part)
-            c.execute("INSERT INTO acks(req, part, payload) VALUES (?, ?, ?)", r, part, std::string(300, 'b'));
+            c.execute(
+                "INSERT INTO acks(req, part, payload) VALUES (?, ?, ?)", r, part, std::string(300, 'b'));
 }
 
 /// Builds the database the phase starts from in `dir` (default VFS).
@@ -102,8 +103,12 @@ void prepare(phase p, const test::temp_dir& dir)
             raw.exec("PRAGMA cache_size=2");
             REQUIRE(raw.exec("BEGIN IMMEDIATE") == SQLITE_OK);
             for (int r = 0; r < 40; ++r)
-                REQUIRE(raw.exec(fmt::format("INSERT INTO acks VALUES ({}, 0, '{}'), ({}, 1, 'x'), ({}, 2, 'x')",
-                                             10000 + r, std::string(2000, 'u'), 10000 + r, 10000 + r)) == SQLITE_OK);
+                REQUIRE(
+                    raw.exec(fmt::format("INSERT INTO acks VALUES ({}, 0, '{}'), ({}, 1, 'x'), ({}, 2, 'x')",
+                                         10000 + r,
+                                         std::string(2000, 'u'),
+                                         10000 + r,
+                                         10000 + r)) == SQLITE_OK);
             REQUIRE(rel::exists(dir.db() + "-journal"));
             fs::copy_file(dir.db(), crashed);
             fs::copy_file(dir.db() + "-journal", crashed + "-journal");
@@ -118,7 +123,9 @@ void prepare(phase p, const test::temp_dir& dir)
         REQUIRE(sqlite3_db_config(raw.get(), SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, nullptr) == SQLITE_OK);
         raw.exec("PRAGMA wal_autocheckpoint=0");
         for (int r = 0; r < 10; ++r)
-            REQUIRE(raw.exec(fmt::format("INSERT INTO acks VALUES ({}, 0, 'w'), ({}, 1, 'w'), ({}, 2, 'w')", 20000 + r, 20000 + r,
+            REQUIRE(raw.exec(fmt::format("INSERT INTO acks VALUES ({}, 0, 'w'), ({}, 1, 'w'), ({}, 2, 'w')",
+                                         20000 + r,
+                                         20000 + r,
                                          20000 + r)) == SQLITE_OK);
     }
 }
@@ -207,11 +214,18 @@ std::string migration_consistency(const std::string& path)
     const bool v3_absent = !fill_table && !fill_index;
     const bool extra_col = count("SELECT count(*) FROM pragma_table_info('acks') WHERE name = 'extra'") == 1;
     const bool extra_index = count("SELECT count(*) FROM sqlite_master WHERE name = 'acks_extra'") == 1;
-    const bool v4_there = extra_col && extra_index && count(fmt::format("SELECT count(*) FROM acks WHERE req <= {} AND extra = ''", base_requests)) == 0;
+    const bool v4_there =
+        extra_col && extra_index &&
+        count(fmt::format("SELECT count(*) FROM acks WHERE req <= {} AND extra = ''", base_requests)) == 0;
     const bool v4_absent = !extra_col && !extra_index;
     if (!(v3_there || v3_absent) || !(v4_there || v4_absent))
-        return fmt::format("a migration is partly applied (0003 {}, 0004 {})", v3_there ? "there" : v3_absent ? "absent" : "partial",
-                           v4_there ? "there" : v4_absent ? "absent" : "partial");
+        return fmt::format("a migration is partly applied (0003 {}, 0004 {})",
+                           v3_there    ? "there"
+                           : v3_absent ? "absent"
+                                       : "partial",
+                           v4_there    ? "there"
+                           : v4_absent ? "absent"
+                                       : "partial");
     if (v3_there != (ledger >= 3) || v4_there != (ledger >= 4))
         return fmt::format("the schema disagrees with the ledger ({} rows)", ledger);
     return "";
@@ -298,7 +312,9 @@ void run_point(phase p, const test::temp_dir& prepared, rel::fault_vfs::kind k, 
             t.booted_despite_fault += injected;
             // Booted: it serves a read and a write, and closes.
             try {
-                (void)db.read([](dbactor::connection& c) { return c.query_one<std::int64_t>("SELECT count(*) FROM acks"); });
+                (void)db.read([](dbactor::connection& c) {
+                    return c.query_one<std::int64_t>("SELECT count(*) FROM acks");
+                });
                 db.write([](dbactor::connection& c) { insert_requests(c, 30000, 30000); });
                 must_have.insert(30000);
                 db.close();
@@ -335,9 +351,11 @@ void run_point(phase p, const test::temp_dir& prepared, rel::fault_vfs::kind k, 
         again.on_log = [](dbactor::log_level, std::string_view) {};
         auto db = dbactor::database::open(std::move(again));
         const auto counts = db.read([](dbactor::connection& c) {
-            return c.query<std::tuple<std::int64_t, std::int64_t>>("SELECT req, count(*) FROM acks GROUP BY req");
+            return c.query<std::tuple<std::int64_t, std::int64_t>>(
+                "SELECT req, count(*) FROM acks GROUP BY req");
         });
-        const auto version = db.read([](dbactor::connection& c) { return *c.query_one<std::int64_t>("PRAGMA user_version"); });
+        const auto version =
+            db.read([](dbactor::connection& c) { return *c.query_one<std::int64_t>("PRAGMA user_version"); });
         db.close();
         std::set<std::int64_t> present;
         for (auto [req, rows] : counts) {
@@ -427,8 +445,8 @@ void sweep(phase p)
                      rel::num("wal_left_after_close", std::int64_t(t.wal_left)),
                      rel::str("first_error", t.first_error.substr(0, 160)),
                      rel::num("seconds", since(t0))});
-        INFO(phase_name(p) << ", " << kind_name(k) << ": " << ops << " operations; first problem: " << t.first_problem
-                           << "; first error: " << t.first_error);
+        INFO(phase_name(p) << ", " << kind_name(k) << ": " << ops << " operations; first problem: "
+                           << t.first_problem << "; first error: " << t.first_error);
         CHECK(t.untyped == 0);
         CHECK(t.torn_migrations == 0);
         CHECK(t.partial == 0);
@@ -445,18 +463,23 @@ void sweep(phase p)
 
 } // namespace
 
-TEST_CASE("an I/O error at any point of a migration fails open with a typed error, and each migration is wholly applied or absent", "[faults][boot]")
+TEST_CASE("an I/O error at any point of a migration fails open with a typed error, and each migration is "
+          "wholly applied or absent",
+          "[faults][boot]")
 {
     sweep(phase::migration);
 }
 
-TEST_CASE("an I/O error at any point of the boot of an existing database fails open with a typed error and loses nothing", "[faults][boot]")
+TEST_CASE("an I/O error at any point of the boot of an existing database fails open with a typed error and "
+          "loses nothing",
+          "[faults][boot]")
 {
     for (auto p : {phase::wal_conversion, phase::hot_rollback_journal, phase::hot_wal})
         sweep(p);
 }
 
-TEST_CASE("an I/O error at any point of close() loses no acknowledged write and is reported or logged", "[faults][shutdown]")
+TEST_CASE("an I/O error at any point of close() loses no acknowledged write and is reported or logged",
+          "[faults][shutdown]")
 {
     sweep(phase::shutdown);
 }

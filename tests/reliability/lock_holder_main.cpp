@@ -24,7 +24,8 @@ int main(int argc, char** argv)
     const bool exclusive = std::strcmp(argv[2], "exclusive") == 0;
     if (exclusive)
         sqlite3_exec(db, "PRAGMA locking_mode=EXCLUSIVE", nullptr, nullptr, nullptr);
-    if (sqlite3_exec(db, exclusive ? "BEGIN EXCLUSIVE" : "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) != SQLITE_OK) {
+    if (sqlite3_exec(db, exclusive ? "BEGIN EXCLUSIVE" : "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) !=
+        SQLITE_OK) {
         std::fprintf(stderr, "lock: %s\n", sqlite3_errmsg(db));
         return 3;
     }

@@ -42,7 +42,8 @@ content boot_and_read(const std::string& path, dbactor::synchronous_mode sync)
         return all;
     });
     for (auto [req, n] : db.read([](dbactor::connection& conn) {
-             return conn.query<std::tuple<std::int64_t, std::int64_t>>("SELECT req, count(*) FROM acks GROUP BY req");
+             return conn.query<std::tuple<std::int64_t, std::int64_t>>(
+                 "SELECT req, count(*) FROM acks GROUP BY req");
          })) {
         c.rows_per_req[req] = n;
         c.partial += n != rel::rows_per_request;
@@ -81,7 +82,8 @@ kill_totals kill_writer(bool full, int kills, bool during_shutdown)
         }
         // The kill point is chosen by the test's clock: a random point of the load (or of the shutdown).
         // Under load: 20-250 ms after boot. During shutdown: 0-40 ms after close() began draining its burst.
-        std::uniform_int_distribution<int> delay_us(during_shutdown ? 0 : 20000, during_shutdown ? 40000 : 250000);
+        std::uniform_int_distribution<int> delay_us(during_shutdown ? 0 : 20000,
+                                                    during_shutdown ? 40000 : 250000);
         auto deadline = std::chrono::steady_clock::now() + std::chrono::microseconds(delay_us(rel::rng()));
         bool shutting_down = !during_shutdown;
         bool exited = false;
@@ -99,7 +101,8 @@ kill_totals kill_writer(bool full, int kills, bool during_shutdown)
             const auto now = std::chrono::steady_clock::now();
             if (shutting_down && now >= deadline)
                 break;
-            auto left = shutting_down ? std::chrono::ceil<std::chrono::milliseconds>(deadline - now) : 10000ms;
+            auto left =
+                shutting_down ? std::chrono::ceil<std::chrono::milliseconds>(deadline - now) : 10000ms;
             auto line = w.read_line(left);
             if (!line) {
                 if (w.timed_out() && !shutting_down)
@@ -171,7 +174,8 @@ TEST_CASE("SIGKILL of a writer under load with synchronous FULL loses no acknowl
     CHECK(t.acked > 0);
 }
 
-TEST_CASE("SIGKILL of a writer under load with synchronous NORMAL loses no acknowledged write", "[crash][kill]")
+TEST_CASE("SIGKILL of a writer under load with synchronous NORMAL loses no acknowledged write",
+          "[crash][kill]")
 {
     const auto t0 = std::chrono::steady_clock::now();
     auto t = kill_writer(false, rel::scaled(50), false);
@@ -198,8 +202,8 @@ TEST_CASE("SIGKILL of a writer during shutdown loses no acknowledged write", "[c
 
 namespace {
 
-/// Five migrations that do real work (thousands of rows, indexes, a table rewrite), each checkable on its own:
-/// `there` is true when the migration is fully applied, `absent` when nothing of it is in the schema.
+/// Five migrations that do real work (thousands of rows, indexes, a table rewrite), each checkable on its
+/// own: `there` is true when the migration is fully applied, `absent` when nothing of it is in the schema.
 struct boot_migration
 {
     const char* file;
@@ -223,7 +227,8 @@ const std::vector<boot_migration>& boot_migrations()
          "SELECT count(*) = 1 FROM sqlite_master WHERE name = 'items_v'",
          "SELECT count(*) = 0 FROM sqlite_master WHERE name = 'items_v'"},
         {"0003_more.sql",
-         "CREATE TABLE more(id INTEGER PRIMARY KEY, item INTEGER NOT NULL REFERENCES items(id), w TEXT NOT NULL);\n"
+         "CREATE TABLE more(id INTEGER PRIMARY KEY, item INTEGER NOT NULL REFERENCES items(id), w TEXT NOT "
+         "NULL);\n"
          "INSERT INTO more(id, item, w)\n"
          "  WITH RECURSIVE r(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM r WHERE i < 20000)\n"
          "  SELECT i, 1 + i % 5000, hex(randomblob(24)) FROM r;\n",
@@ -234,7 +239,8 @@ const std::vector<boot_migration>& boot_migrations()
          "ALTER TABLE items ADD COLUMN n INTEGER NOT NULL DEFAULT 0;\n"
          "UPDATE items SET n = (SELECT count(*) FROM more WHERE more.item = items.id);\n",
          "SELECT (SELECT count(*) FROM sqlite_master WHERE name = 'more_item') = 1 AND "
-         "(SELECT count(*) FROM pragma_table_info('items') WHERE name = 'n') = 1 AND (SELECT sum(n) FROM items) = 20000",
+         "(SELECT count(*) FROM pragma_table_info('items') WHERE name = 'n') = 1 AND (SELECT sum(n) FROM "
+         "items) = 20000",
          "SELECT (SELECT count(*) FROM sqlite_master WHERE name = 'more_item') = 0 AND "
          "(SELECT count(*) FROM pragma_table_info('items') WHERE name = 'n') = 0"},
         {"0005_summary.sql",
@@ -273,8 +279,9 @@ migration_state read_migration_state(const std::string& path)
     s.user_version = raw.scalar("PRAGMA user_version");
     if (raw.scalar("SELECT count(*) FROM sqlite_master WHERE name = 'dbactor_migrations'") == 1) {
         s.ledger = raw.scalar("SELECT count(*) FROM dbactor_migrations");
-        s.ledger_is_prefix = raw.scalar("SELECT coalesce(max(version), 0) FROM dbactor_migrations") == s.ledger &&
-                             raw.scalar("SELECT count(DISTINCT version) FROM dbactor_migrations") == s.ledger;
+        s.ledger_is_prefix =
+            raw.scalar("SELECT coalesce(max(version), 0) FROM dbactor_migrations") == s.ledger &&
+            raw.scalar("SELECT count(DISTINCT version) FROM dbactor_migrations") == s.ledger;
     }
     const auto& ms = boot_migrations();
     for (std::size_t i = 0; i < ms.size(); ++i) {
@@ -297,7 +304,8 @@ migration_state read_migration_state(const std::string& path)
         else if (there != (v <= s.ledger)) {
             ++s.disagree;
             if (s.first_problem.empty())
-                s.first_problem = fmt::format("{} is {} but the ledger has {} rows", ms[i].file, there ? "there" : "absent", s.ledger);
+                s.first_problem = fmt::format(
+                    "{} is {} but the ledger has {} rows", ms[i].file, there ? "there" : "absent", s.ledger);
         }
     }
     return s;
@@ -305,7 +313,9 @@ migration_state read_migration_state(const std::string& path)
 
 } // namespace
 
-TEST_CASE("SIGKILL during boot and migration leaves each migration fully applied or absent, and the next boot succeeds", "[crash][kill][boot]")
+TEST_CASE("SIGKILL during boot and migration leaves each migration fully applied or absent, and the next "
+          "boot succeeds",
+          "[crash][kill][boot]")
 {
     const auto t0 = std::chrono::steady_clock::now();
     test::temp_dir migrations;
@@ -317,7 +327,8 @@ TEST_CASE("SIGKILL during boot and migration leaves each migration fully applied
     {
         test::temp_dir dir;
         const auto b0 = std::chrono::steady_clock::now();
-        rel::child w(DBACTOR_RELIABILITY_WRITER, {dir.db(), "full", "1", "boot", "0", migrations.path().string()});
+        rel::child w(DBACTOR_RELIABILITY_WRITER,
+                     {dir.db(), "full", "1", "boot", "0", migrations.path().string()});
         auto line = w.read_line(20s);
         INFO("a clean boot with the five migrations did not report R within 20 s");
         REQUIRE(line);
@@ -331,18 +342,26 @@ TEST_CASE("SIGKILL during boot and migration leaves each migration fully applied
     }
 
     const int kills = rel::scaled(20, 4);
-    int booted_before_kill = 0, boots_failed = 0, integrity_failed = 0, partial = 0, disagree = 0, version_mismatch = 0;
+    int booted_before_kill = 0, boots_failed = 0, integrity_failed = 0, partial = 0, disagree = 0,
+        version_mismatch = 0;
     std::map<std::int64_t, int> ledger_at_kill;
     for (int i = 0; i < kills; ++i) {
         test::temp_dir dir;
         const bool full = i % 2 == 0;
         std::uniform_real_distribution<double> at_ms(0, boot_ms);
-        const auto kill_at = std::chrono::steady_clock::now() + std::chrono::microseconds(static_cast<long>(at_ms(rel::rng()) * 1000));
+        const auto kill_at = std::chrono::steady_clock::now() +
+                             std::chrono::microseconds(static_cast<long>(at_ms(rel::rng()) * 1000));
         rel::child w(DBACTOR_RELIABILITY_WRITER,
-                     {dir.db(), full ? "full" : "normal", "1", "boot", std::to_string(i + 1), migrations.path().string()});
+                     {dir.db(),
+                      full ? "full" : "normal",
+                      "1",
+                      "boot",
+                      std::to_string(i + 1),
+                      migrations.path().string()});
         bool finished = false;
         while (std::chrono::steady_clock::now() < kill_at) {
-            auto line = w.read_line(std::chrono::ceil<std::chrono::milliseconds>(kill_at - std::chrono::steady_clock::now()));
+            auto line = w.read_line(
+                std::chrono::ceil<std::chrono::milliseconds>(kill_at - std::chrono::steady_clock::now()));
             if (line) {
                 INFO("kill " << i << ": the writer's boot failed: " << *line);
                 REQUIRE(*line == "R");
@@ -362,7 +381,8 @@ TEST_CASE("SIGKILL during boot and migration leaves each migration fully applied
         partial += st.partial;
         disagree += st.disagree;
         version_mismatch += st.user_version != st.ledger || !st.ledger_is_prefix;
-        INFO("kill " << i << " at ledger " << st.ledger << ", user_version " << st.user_version << ": " << st.first_problem);
+        INFO("kill " << i << " at ledger " << st.ledger << ", user_version " << st.user_version << ": "
+                     << st.first_problem);
         CHECK(st.partial == 0);
         CHECK(st.disagree == 0);
         CHECK(st.user_version == st.ledger);
@@ -450,7 +470,8 @@ power_totals power_loss(bool full, int runs, bool until_loss = false)
                     try {
                         db.write([req](dbactor::connection& c) {
                             for (int part = 0; part < rel::rows_per_request; ++part)
-                                c.execute("INSERT INTO acks VALUES (?, ?, ?)", req, part, std::string(100, 'p'));
+                                c.execute(
+                                    "INSERT INTO acks VALUES (?, ?, ?)", req, part, std::string(100, 'p'));
                         });
                     }
                     catch (...) {
@@ -537,8 +558,8 @@ TEST_CASE("power loss with synchronous FULL loses no acknowledged write", "[cras
     CHECK(t.corrupt == 0);
     CHECK(t.boot_failed == 0);
     CHECK(t.acked > 0);
-    // The cuts really threw work away: a FULL commit's WAL frames are written before its sync, so a cut during
-    // a commit leaves unsynced frames, of which the crash VFS drops (or tears) about half the sectors.
+    // The cuts really threw work away: a FULL commit's WAL frames are written before its sync, so a cut
+    // during a commit leaves unsynced frames, of which the crash VFS drops (or tears) about half the sectors.
     INFO("the crash VFS dropped no unsynced write: the power cuts tested nothing");
     CHECK(t.unsynced_dropped > 0);
 }
@@ -546,16 +567,18 @@ TEST_CASE("power loss with synchronous FULL loses no acknowledged write", "[cras
 TEST_CASE("power loss with synchronous NORMAL never corrupts and reports its loss rate", "[crash][power]")
 {
     const auto t0 = std::chrono::steady_clock::now();
-    // NORMAL syncs the WAL only at checkpoints, so under constant load every cut falls on acknowledged commits
-    // that were never synced; whether one is lost depends on which of their sectors the VFS keeps (about half),
-    // so a run may lose nothing. Runs continue (at most 3x) until one has lost a write: that NORMAL loses
-    // acknowledged writes on power loss is the documented trade-off, and seeing it shows the cuts are real.
+    // NORMAL syncs the WAL only at checkpoints, so under constant load every cut falls on acknowledged
+    // commits that were never synced; whether one is lost depends on which of their sectors the VFS keeps
+    // (about half), so a run may lose nothing. Runs continue (at most 3x) until one has lost a write: that
+    // NORMAL loses acknowledged writes on power loss is the documented trade-off, and seeing it shows the
+    // cuts are real.
     auto t = power_loss(false, rel::scaled(15, 2), true);
     report_power("power_loss_normal", false, t, since(t0));
     CHECK(t.partial == 0);
     CHECK(t.corrupt == 0);
     CHECK(t.boot_failed == 0);
     CHECK(t.unsynced_dropped > 0);
-    INFO("NORMAL lost no acknowledged write in " << t.runs << " power cuts: the crash VFS kept every unsynced commit");
+    INFO("NORMAL lost no acknowledged write in " << t.runs
+                                                 << " power cuts: the crash VFS kept every unsynced commit");
     CHECK(t.lost > 0);
 }

@@ -176,8 +176,8 @@ std::vector<std::string> child::drain(std::chrono::milliseconds limit)
 {
     std::vector<std::string> lines;
     const auto until = std::chrono::steady_clock::now() + limit;
-    while (auto l = read_line(std::chrono::duration_cast<std::chrono::milliseconds>(
-               std::max(std::chrono::steady_clock::duration::zero(), until - std::chrono::steady_clock::now()))))
+    while (auto l = read_line(std::chrono::duration_cast<std::chrono::milliseconds>(std::max(
+               std::chrono::steady_clock::duration::zero(), until - std::chrono::steady_clock::now()))))
         lines.push_back(std::move(*l));
     return lines;
 }
@@ -214,7 +214,8 @@ std::optional<int> child::wait(std::chrono::milliseconds limit)
             reaped_ = true;
             return st;
         }
-        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
+        const auto left =
+            std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
         if (left.count() <= 0)
             return std::nullopt;
         // A pidfd becomes readable when the child exits.

@@ -129,10 +129,25 @@ struct shim
     static int x_unfetch(sqlite3_file*, sqlite3_int64, void*) { return SQLITE_OK; }
 
     static inline const sqlite3_io_methods methods = {
-        3,           x_close,        x_read,      x_write,     x_truncate,    x_sync,
-        x_file_size, x_lock,         x_unlock,    x_check_reserved_lock,      x_file_control,
-        x_sector_size, x_device_characteristics, x_shm_map,   x_shm_lock,    x_shm_barrier,
-        x_shm_unmap, x_fetch,        x_unfetch,
+        3,
+        x_close,
+        x_read,
+        x_write,
+        x_truncate,
+        x_sync,
+        x_file_size,
+        x_lock,
+        x_unlock,
+        x_check_reserved_lock,
+        x_file_control,
+        x_sector_size,
+        x_device_characteristics,
+        x_shm_map,
+        x_shm_lock,
+        x_shm_barrier,
+        x_shm_unmap,
+        x_fetch,
+        x_unfetch,
     };
 
     static int x_open(sqlite3_vfs*, sqlite3_filename name, sqlite3_file* p, int flags, int* out_flags)
@@ -173,7 +188,10 @@ struct shim
         return real_vfs()->xDlSym(real_vfs(), h, s);
     }
     static void x_dl_close(sqlite3_vfs*, void* h) { real_vfs()->xDlClose(real_vfs(), h); }
-    static int x_randomness(sqlite3_vfs*, int n, char* out) { return real_vfs()->xRandomness(real_vfs(), n, out); }
+    static int x_randomness(sqlite3_vfs*, int n, char* out)
+    {
+        return real_vfs()->xRandomness(real_vfs(), n, out);
+    }
     static int x_sleep(sqlite3_vfs*, int us) { return real_vfs()->xSleep(real_vfs(), us); }
     static int x_current_time(sqlite3_vfs*, double* t) { return real_vfs()->xCurrentTime(real_vfs(), t); }
     static int x_get_last_error(sqlite3_vfs*, int n, char* out)
@@ -313,7 +331,8 @@ void crash_after_write(shim_file* s, const void* b, int n, sqlite3_int64 o)
     if (crash.off.load())
         return;
     std::lock_guard lock(crash.m);
-    crash.files[s->path].pending.push_back({o, std::string(static_cast<const char*>(b), static_cast<std::size_t>(n))});
+    crash.files[s->path].pending.push_back(
+        {o, std::string(static_cast<const char*>(b), static_cast<std::size_t>(n))});
 }
 
 void crash_after_truncate(shim_file* s, sqlite3_int64 size)
@@ -349,8 +368,13 @@ void crash_on_delete(const char* path)
     }
 }
 
-constexpr hooks crash_hooks{
-    nullptr, nullptr, crash_after_write, crash_after_sync, crash_after_truncate, crash_on_open, crash_on_delete};
+constexpr hooks crash_hooks{nullptr,
+                            nullptr,
+                            crash_after_write,
+                            crash_after_sync,
+                            crash_after_truncate,
+                            crash_on_open,
+                            crash_on_delete};
 
 } // namespace
 

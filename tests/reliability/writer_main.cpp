@@ -9,9 +9,11 @@
 //             "E <errc> <message>" when open throws, and exits.
 //   probe:    boots the suite's schema, argv[6] = rw|ro (ro: options::read_only, migrations not applied);
 //             argv[7], when given, is a uid to switch to first (as root: setgid + setuid, so that file
-//             permissions apply); prints "R <rows>" (a read of the acks table) or "E <errc> <message>", exits.
+//             permissions apply); prints "R <rows>" (a read of the acks table) or "E <errc> <message>",
+//             exits.
 //   fsize:    RLIMIT_FSIZE = current size + 256 KiB, SIGXFSZ ignored; writes 16 KiB requests until one fails
-//             ("F <what>"), then a read ("READ <rows>"), then lifts the limit and writes again ("W ok"), exit 0.
+//             ("F <what>"), then a read ("READ <rows>"), then lifts the limit and writes again ("W ok"), exit
+//             0.
 // A request `req` writes rows (req, 0..rows_per_request-1); req = RUN << 32 | producer << 24 | seq.
 #include "schema.hpp"
 
@@ -48,16 +50,21 @@ void write_request(dbactor::database& db, std::int64_t req, std::size_t payload)
 {
     db.write([req, payload](dbactor::connection& c) {
         for (int part = 0; part < rel::rows_per_request; ++part)
-            c.execute("INSERT INTO acks(req, part, payload) VALUES (?, ?, ?)", req, part, std::string(payload, 'z'));
+            c.execute("INSERT INTO acks(req, part, payload) VALUES (?, ?, ?)",
+                      req,
+                      part,
+                      std::string(payload, 'z'));
     });
 }
 
 int fsize_mode(dbactor::database& db, const std::string& path)
 {
     signal(SIGXFSZ, SIG_IGN); // the write fails with EFBIG instead of killing us
-    struct stat st{};
+    struct stat st
+    {};
     ::stat((path + "-wal").c_str(), &st);
-    struct stat main_st{};
+    struct stat main_st
+    {};
     ::stat(path.c_str(), &main_st);
     rlimit lim{};
     getrlimit(RLIMIT_FSIZE, &lim);
@@ -84,7 +91,8 @@ int fsize_mode(dbactor::database& db, const std::string& path)
         }
     }
     try {
-        auto n = db.read([](dbactor::connection& c) { return *c.query_one<std::int64_t>("SELECT count(*) FROM acks"); });
+        auto n = db.read(
+            [](dbactor::connection& c) { return *c.query_one<std::int64_t>("SELECT count(*) FROM acks"); });
         say("READ " + std::to_string(n));
     }
     catch (const std::exception& e) {
@@ -108,7 +116,9 @@ int fsize_mode(dbactor::database& db, const std::string& path)
 int main(int argc, char** argv)
 {
     if (argc < 6) {
-        std::fprintf(stderr, "usage: %s DB full|normal PRODUCERS load|shutdown|boot|probe|fsize RUN [ARG...]\n", argv[0]);
+        std::fprintf(stderr,
+                     "usage: %s DB full|normal PRODUCERS load|shutdown|boot|probe|fsize RUN [ARG...]\n",
+                     argv[0]);
         return 2;
     }
     const std::string path = argv[1];
@@ -170,8 +180,9 @@ int main(int argc, char** argv)
     }
     if (probe) {
         try {
-            const auto rows =
-                db.read([](dbactor::connection& c) { return *c.query_one<std::int64_t>("SELECT count(*) FROM acks"); });
+            const auto rows = db.read([](dbactor::connection& c) {
+                return *c.query_one<std::int64_t>("SELECT count(*) FROM acks");
+            });
             say("R " + std::to_string(rows));
         }
         catch (const std::exception& e) {
@@ -198,7 +209,8 @@ int main(int argc, char** argv)
                 try {
                     db.write([req, &payload](dbactor::connection& c) {
                         for (int part = 0; part < rel::rows_per_request; ++part)
-                            c.execute("INSERT INTO acks(req, part, payload) VALUES (?, ?, ?)", req, part, payload);
+                            c.execute(
+                                "INSERT INTO acks(req, part, payload) VALUES (?, ?, ?)", req, part, payload);
                     });
                 }
                 catch (const dbactor::error& e) {

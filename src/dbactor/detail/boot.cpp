@@ -33,7 +33,8 @@ std::string lower(std::string s)
 }
 
 /// Rows of a pragma or query as text, up to `limit`; throws SQLite::Exception on failure.
-std::vector<std::string> rows_of(sqlite3* db, const std::string& sql, std::size_t limit, std::size_t* total = nullptr)
+std::vector<std::string>
+rows_of(sqlite3* db, const std::string& sql, std::size_t limit, std::size_t* total = nullptr)
 {
     sqlite3_stmt* s = nullptr;
     if (sqlite3_prepare_v2(db, sql.c_str(), -1, &s, nullptr) != SQLITE_OK)
@@ -62,9 +63,9 @@ std::string pragma_value(sqlite3* db, const std::string& name)
     return rows.empty() ? std::string() : rows.front();
 }
 
-/// sqlite3_exec, retrying SQLITE_BUSY until `timeout` passed: changing the journal mode needs an exclusive lock,
-/// and SQLite returns BUSY at once (no busy handler, to avoid a deadlock) while another connection holds a
-/// write lock. The contract is "busy after about busy_timeout", so wait here.
+/// sqlite3_exec, retrying SQLITE_BUSY until `timeout` passed: changing the journal mode needs an exclusive
+/// lock, and SQLite returns BUSY at once (no busy handler, to avoid a deadlock) while another connection
+/// holds a write lock. The contract is "busy after about busy_timeout", so wait here.
 int exec_waiting(sqlite3* db, const std::string& sql, std::chrono::milliseconds timeout)
 {
     const auto until = clock::now() + timeout;
@@ -126,8 +127,8 @@ file_header read_header(const std::string& path)
     if (got < 100 || !h.sqlite_magic)
         return h;
     auto be32 = [&](int i) {
-        return (std::uint32_t(b[i]) << 24) | (std::uint32_t(b[i + 1]) << 16) | (std::uint32_t(b[i + 2]) << 8) |
-               std::uint32_t(b[i + 3]);
+        return (std::uint32_t(b[i]) << 24) | (std::uint32_t(b[i + 1]) << 16) |
+               (std::uint32_t(b[i + 2]) << 8) | std::uint32_t(b[i + 3]);
     };
     h.page_size = (std::uint32_t(b[16]) << 8) | b[17];
     if (h.page_size == 1)
@@ -164,7 +165,8 @@ main_file_view view_of(sqlite3* db)
     main_file_view v;
     v.schema_version = std::stoll(pragma_value(db, "schema_version"));
     v.has_ledger =
-        !rows_of(db, "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'dbactor_migrations'", 1).empty();
+        !rows_of(db, "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'dbactor_migrations'", 1)
+             .empty();
     return v;
 }
 
@@ -257,10 +259,14 @@ bool changed_since(const std::string& path, const immutable_open& im)
     immutable_open now;
     take_snapshot(path, now);
     std::error_code ec;
-    return fs::exists(path + "-wal", ec) || now.header != im.header || now.size != im.size || now.mtime != im.mtime;
+    return fs::exists(path + "-wal", ec) || now.header != im.header || now.size != im.size ||
+           now.mtime != im.mtime;
 }
 
-void boot_steps(const options& o, boot_summary& report, std::unique_ptr<SQLite::Database>& db, immutable_open& im);
+void boot_steps(const options& o,
+                boot_summary& report,
+                std::unique_ptr<SQLite::Database>& db,
+                immutable_open& im);
 
 void close_without_checkpoint(std::unique_ptr<SQLite::Database>& db) noexcept
 {
@@ -288,12 +294,14 @@ std::unique_ptr<SQLite::Database> boot(const options& o, boot_summary& report)
             close_without_checkpoint(db);
             // An immutable connection reads pages without locks: had a service started and checkpointed
             // meanwhile, the "corruption" may be pages changing under the check. Check once more, with locks.
-            if (im.used && im.allowed && e.value() == errc::integrity_check_failed && changed_since(o.path, im)) {
+            if (im.used && im.allowed && e.value() == errc::integrity_check_failed &&
+                changed_since(o.path, im)) {
                 log(o,
                     log_level::info,
-                    fmt::format("'{}' changed while it was checked without locks (a writer started); checking it "
-                                "again with a normal read-only connection.",
-                                o.path));
+                    fmt::format(
+                        "'{}' changed while it was checked without locks (a writer started); checking it "
+                        "again with a normal read-only connection.",
+                        o.path));
                 im.allowed = false;
                 im.used = false;
                 continue;
@@ -308,7 +316,10 @@ std::unique_ptr<SQLite::Database> boot(const options& o, boot_summary& report)
 }
 
 namespace {
-void boot_steps(const options& o, boot_summary& report, std::unique_ptr<SQLite::Database>& db, immutable_open& im)
+void boot_steps(const options& o,
+                boot_summary& report,
+                std::unique_ptr<SQLite::Database>& db,
+                immutable_open& im)
 {
     const auto t0 = clock::now();
     report = boot_summary{};
@@ -325,17 +336,21 @@ void boot_steps(const options& o, boot_summary& report, std::unique_ptr<SQLite::
         const errc code = errc_for_sqlite(ext, otherwise);
         std::string what = advice.empty() ? std::string() : " " + std::string(advice);
         if (code == errc::busy)
-            what = fmt::format(" Another connection held a lock for longer than busy_timeout ({} ms); retry when "
-                               "it is done, or raise options::busy_timeout.",
-                               o.busy_timeout.count());
+            what = fmt::format(
+                " Another connection held a lock for longer than busy_timeout ({} ms); retry when "
+                "it is done, or raise options::busy_timeout.",
+                o.busy_timeout.count());
         else if (code == errc::not_a_database)
-            what = " The file is not a SQLite database (or is encrypted); check the path. It was not modified.";
+            what =
+                " The file is not a SQLite database (or is encrypted); check the path. It was not modified.";
         else if (code == errc::integrity_check_failed)
             what = fmt::format(" The database is damaged and was not modified; restore it from a backup, or "
                                "salvage it with `sqlite3 {} .recover`.",
                                o.path);
-        return error(code, fmt::format("Boot of '{}' failed at step '{}': {}.{}", o.path, step.current(), e.what(), what),
-                     ext);
+        return error(
+            code,
+            fmt::format("Boot of '{}' failed at step '{}': {}.{}", o.path, step.current(), e.what(), what),
+            ext);
     };
 
     // 1. Open. Nothing here writes; the file is created (empty) only when allowed.
@@ -355,13 +370,15 @@ void boot_steps(const options& o, boot_summary& report, std::unique_ptr<SQLite::
         if (o.read_only) {
             flags |= SQLITE_OPEN_READONLY;
             if (plain_file && !header.exists)
-                throw error(errc::open_failed,
-                            fmt::format("The database '{}' does not exist. A read-only boot (dbtool check/status) "
-                                        "never creates one; check the path, or create it with `dbtool migrate`.",
-                                        o.path));
+                throw error(
+                    errc::open_failed,
+                    fmt::format("The database '{}' does not exist. A read-only boot (dbtool check/status) "
+                                "never creates one; check the path, or create it with `dbtool migrate`.",
+                                o.path));
             // A read-only connection to a WAL database would create -wal and -shm files when there are none
             // (no writer is running): read the main file as immutable instead, which creates nothing.
-            if (im.allowed && plain_file && header.wal_mode && o.vfs.empty() && !fs::exists(o.path + "-wal")) {
+            if (im.allowed && plain_file && header.wal_mode && o.vfs.empty() &&
+                !fs::exists(o.path + "-wal")) {
                 take_snapshot(o.path, im);
                 im.used = true;
                 open_path = file_uri(o.path, "mode=ro&immutable=1");
@@ -376,39 +393,43 @@ void boot_steps(const options& o, boot_summary& report, std::unique_ptr<SQLite::
                 // after the first write.
                 const fs::path dir = fs::absolute(o.path).parent_path();
                 if (header.exists && ::access(o.path.c_str(), W_OK) != 0)
-                    throw error(errc::open_failed,
-                                fmt::format("The database '{}' is read-only (no write permission). dbactor opens "
-                                            "a database for writing: make the file writable (chmod u+w), or use "
-                                            "options::read_only / dbtool check to inspect it.",
-                                            o.path));
+                    throw error(
+                        errc::open_failed,
+                        fmt::format("The database '{}' is read-only (no write permission). dbactor opens "
+                                    "a database for writing: make the file writable (chmod u+w), or use "
+                                    "options::read_only / dbtool check to inspect it.",
+                                    o.path));
                 if (::access(dir.c_str(), W_OK | X_OK) != 0)
-                    throw error(errc::open_failed,
-                                fmt::format("The directory '{}' of the database '{}' is not writable (or does "
-                                            "not exist). SQLite creates '{}-wal' and '{}-shm' next to the database; "
-                                            "make the directory writable, or move the database.",
-                                            dir.string(),
-                                            o.path,
-                                            o.path,
-                                            o.path));
+                    throw error(
+                        errc::open_failed,
+                        fmt::format("The directory '{}' of the database '{}' is not writable (or does "
+                                    "not exist). SQLite creates '{}-wal' and '{}-shm' next to the database; "
+                                    "make the directory writable, or move the database.",
+                                    dir.string(),
+                                    o.path,
+                                    o.path,
+                                    o.path));
                 if (!header.exists && !o.create)
-                    throw error(errc::open_failed,
-                                fmt::format("The database '{}' does not exist and options::create is false. Check "
-                                            "the path, or set create = true to make a new database.",
-                                            o.path));
+                    throw error(
+                        errc::open_failed,
+                        fmt::format("The database '{}' does not exist and options::create is false. Check "
+                                    "the path, or set create = true to make a new database.",
+                                    o.path));
             }
         }
         try {
             db = std::make_unique<SQLite::Database>(open_path, flags, 0, o.vfs);
         }
         catch (const SQLite::Exception& e) {
-            throw error(errc::open_failed,
-                        fmt::format("Cannot open the database '{}'{}: {}. Check that the path exists and is "
-                                    "writable{}.",
-                                    o.path,
-                                    o.vfs.empty() ? std::string() : fmt::format(" with VFS '{}'", o.vfs),
-                                    e.what(),
-                                    o.vfs.empty() ? "" : ", and that the VFS is registered (sqlite3_vfs_register)"),
-                        e.getExtendedErrorCode());
+            throw error(
+                errc::open_failed,
+                fmt::format("Cannot open the database '{}'{}: {}. Check that the path exists and is "
+                            "writable{}.",
+                            o.path,
+                            o.vfs.empty() ? std::string() : fmt::format(" with VFS '{}'", o.vfs),
+                            e.what(),
+                            o.vfs.empty() ? "" : ", and that the VFS is registered (sqlite3_vfs_register)"),
+                e.getExtendedErrorCode());
         }
         h = db->getHandle();
         sqlite3_extended_result_codes(h, 1);
@@ -420,21 +441,23 @@ void boot_steps(const options& o, boot_summary& report, std::unique_ptr<SQLite::
     step("read schema", [&] {
         if (plain_file && header.exists && header.size > 0) {
             std::error_code ec;
-            const bool wal_pending = fs::exists(o.path + "-wal", ec) && fs::file_size(o.path + "-wal", ec) > 0;
+            const bool wal_pending =
+                fs::exists(o.path + "-wal", ec) && fs::file_size(o.path + "-wal", ec) > 0;
             const auto expected = std::uintmax_t(header.page_count) * header.page_size;
             if (!wal_pending && header.page_count > 0 && header.size < expected)
-                throw error(errc::integrity_check_failed,
-                            fmt::format("Boot of '{}' failed at step 'read schema': the file is truncated (its "
-                                        "header says {} pages of {} bytes, {} bytes, but the file has {} bytes). "
-                                        "The database is damaged and was not modified; restore it from a backup, "
-                                        "or salvage it with `sqlite3 {} .recover`.",
-                                        o.path,
-                                        header.page_count,
-                                        header.page_size,
-                                        expected,
-                                        header.size,
-                                        o.path),
-                            SQLITE_CORRUPT);
+                throw error(
+                    errc::integrity_check_failed,
+                    fmt::format("Boot of '{}' failed at step 'read schema': the file is truncated (its "
+                                "header says {} pages of {} bytes, {} bytes, but the file has {} bytes). "
+                                "The database is damaged and was not modified; restore it from a backup, "
+                                "or salvage it with `sqlite3 {} .recover`.",
+                                o.path,
+                                header.page_count,
+                                header.page_size,
+                                expected,
+                                header.size,
+                                o.path),
+                    SQLITE_CORRUPT);
         }
         try {
             std::size_t objects = 0;
@@ -455,22 +478,23 @@ void boot_steps(const options& o, boot_summary& report, std::unique_ptr<SQLite::
             const std::int64_t with_wal = seen.schema_version;
             const bool ledger_lost = main_only->has_ledger && !seen.has_ledger;
             if (with_wal < main_only->schema_version || ledger_lost)
-                throw error(errc::integrity_check_failed,
-                            fmt::format("Boot of '{}' failed at step 'read schema': the file '{}-wal' next to it "
-                                        "does not belong to this database: read with it, the database {} "
-                                        "(schema version {} with the -wal, {} in the main file alone). Nothing "
-                                        "was modified. If '{}-wal' was copied or left there by mistake, move it "
-                                        "(and '{}-shm') away and boot again; if the main file was replaced by an "
-                                        "older copy, put the matching file back.",
-                                        o.path,
-                                        o.path,
-                                        ledger_lost ? "loses its migration ledger (dbactor_migrations)"
-                                                    : "goes back to an older schema",
-                                        with_wal,
-                                        main_only->schema_version,
-                                        o.path,
-                                        o.path),
-                            SQLITE_CORRUPT);
+                throw error(
+                    errc::integrity_check_failed,
+                    fmt::format("Boot of '{}' failed at step 'read schema': the file '{}-wal' next to it "
+                                "does not belong to this database: read with it, the database {} "
+                                "(schema version {} with the -wal, {} in the main file alone). Nothing "
+                                "was modified. If '{}-wal' was copied or left there by mistake, move it "
+                                "(and '{}-shm') away and boot again; if the main file was replaced by an "
+                                "older copy, put the matching file back.",
+                                o.path,
+                                o.path,
+                                ledger_lost ? "loses its migration ledger (dbactor_migrations)"
+                                            : "goes back to an older schema",
+                                with_wal,
+                                main_only->schema_version,
+                                o.path,
+                                o.path),
+                    SQLITE_CORRUPT);
         }
     });
 
@@ -511,17 +535,18 @@ void boot_steps(const options& o, boot_summary& report, std::unique_ptr<SQLite::
         for (std::size_t i = 0; i < rows.size() && i < 5; ++i)
             first += (i ? "; " : "") + rows[i];
         report.integrity = first;
-        throw error(errc::integrity_check_failed,
-                    fmt::format("Boot of '{}' failed at step 'integrity check': PRAGMA {} reported {}{}: {}. The "
-                                "database is damaged and was not modified; restore it from a backup, or salvage "
-                                "it with `sqlite3 {} .recover`.",
-                                o.path,
-                                pragma,
-                                rows.size() >= 20 ? "20 or more problems" : fmt::format("{} problem(s)", rows.size()),
-                                rows.size() > 5 ? ", the first five" : "",
-                                first,
-                                o.path),
-                    SQLITE_CORRUPT);
+        throw error(
+            errc::integrity_check_failed,
+            fmt::format("Boot of '{}' failed at step 'integrity check': PRAGMA {} reported {}{}: {}. The "
+                        "database is damaged and was not modified; restore it from a backup, or salvage "
+                        "it with `sqlite3 {} .recover`.",
+                        o.path,
+                        pragma,
+                        rows.size() >= 20 ? "20 or more problems" : fmt::format("{} problem(s)", rows.size()),
+                        rows.size() > 5 ? ", the first five" : "",
+                        first,
+                        o.path),
+            SQLITE_CORRUPT);
     });
 
     // 5a. application_id is checked before anything is written (journal_mode=WAL rewrites the header of
@@ -535,15 +560,16 @@ void boot_steps(const options& o, boot_summary& report, std::unique_ptr<SQLite::
             throw sqlite_failure(e, errc::open_failed, "");
         }
         if (o.application_id && !empty_schema && app_id != *o.application_id)
-            throw error(errc::wrong_application,
-                        fmt::format("Boot of '{}' failed at step 'application_id': the database belongs to another "
-                                    "application (PRAGMA application_id is {} ({:#x}), this program expects {} "
-                                    "({:#x})). It was not modified; check the path.",
-                                    o.path,
-                                    app_id,
-                                    static_cast<std::uint32_t>(app_id),
-                                    *o.application_id,
-                                    static_cast<std::uint32_t>(*o.application_id)));
+            throw error(
+                errc::wrong_application,
+                fmt::format("Boot of '{}' failed at step 'application_id': the database belongs to another "
+                            "application (PRAGMA application_id is {} ({:#x}), this program expects {} "
+                            "({:#x})). It was not modified; check the path.",
+                            o.path,
+                            app_id,
+                            static_cast<std::uint32_t>(app_id),
+                            *o.application_id,
+                            static_cast<std::uint32_t>(*o.application_id)));
     });
 
     // 4. Pragmas, each read back. A read-only boot sets none and only reports them.
@@ -572,27 +598,29 @@ void boot_steps(const options& o, boot_summary& report, std::unique_ptr<SQLite::
                 if (lower(name) == "journal_mode" && memory && actual == "memory")
                     continue;
                 if (actual != expected_readback(name, value))
-                    throw error(errc::pragma_mismatch,
-                                fmt::format("Boot of '{}' failed at step 'pragmas': PRAGMA {} was set to '{}' but "
-                                            "reads back '{}'. The file system or VFS may not support it (WAL needs "
-                                            "shared memory: a local file system); choose another value.",
-                                            o.path,
-                                            name,
-                                            value,
-                                            actual));
+                    throw error(
+                        errc::pragma_mismatch,
+                        fmt::format("Boot of '{}' failed at step 'pragmas': PRAGMA {} was set to '{}' but "
+                                    "reads back '{}'. The file system or VFS may not support it (WAL needs "
+                                    "shared memory: a local file system); choose another value.",
+                                    o.path,
+                                    name,
+                                    value,
+                                    actual));
             }
             catch (const SQLite::Exception& e) {
-                throw sqlite_failure(e,
-                                     errc::pragma_mismatch,
-                                     fmt::format("PRAGMA {} = {} was refused; check the pragma's name and value.",
-                                                 name,
-                                                 value));
+                throw sqlite_failure(
+                    e,
+                    errc::pragma_mismatch,
+                    fmt::format(
+                        "PRAGMA {} = {} was refused; check the pragma's name and value.", name, value));
             }
         }
         if (!o.read_only && o.application_id && app_id != *o.application_id) {
             const std::string sql = fmt::format("PRAGMA application_id = {}", *o.application_id);
             if (exec_waiting(h, sql, o.busy_timeout) != SQLITE_OK)
-                throw sqlite_failure(SQLite::Exception(h, sqlite3_extended_errcode(h)), errc::open_failed,
+                throw sqlite_failure(SQLite::Exception(h, sqlite3_extended_errcode(h)),
+                                     errc::open_failed,
                                      "Setting the application_id of the new database failed.");
         }
     });
@@ -629,17 +657,19 @@ void boot_steps(const options& o, boot_summary& report, std::unique_ptr<SQLite::
             report.foreign_key_violations = foreign_key_violations(h, first, 5);
         }
         catch (const error& e) {
-            throw error(e.value(), fmt::format("Boot of '{}' failed at step 'foreign_key_check': {}", o.path, e.what()),
+            throw error(e.value(),
+                        fmt::format("Boot of '{}' failed at step 'foreign_key_check': {}", o.path, e.what()),
                         e.sqlite_code());
         }
         if (report.foreign_key_violations > 0 && !o.read_only)
-            throw error(errc::foreign_key_violation,
-                        fmt::format("Boot of '{}' failed at step 'foreign_key_check': {} row(s) refer to missing "
-                                    "parent rows, e.g. {}. Fix the data (delete or re-point those rows) in a "
-                                    "migration or with dbtool, then boot again.",
-                                    o.path,
-                                    report.foreign_key_violations,
-                                    fmt::join(first, "; ")));
+            throw error(
+                errc::foreign_key_violation,
+                fmt::format("Boot of '{}' failed at step 'foreign_key_check': {} row(s) refer to missing "
+                            "parent rows, e.g. {}. Fix the data (delete or re-point those rows) in a "
+                            "migration or with dbtool, then boot again.",
+                            o.path,
+                            report.foreign_key_violations,
+                            fmt::join(first, "; ")));
     };
     if (o.check_foreign_keys)
         step("foreign_key_check", check_foreign_keys);
@@ -659,9 +689,10 @@ void boot_steps(const options& o, boot_summary& report, std::unique_ptr<SQLite::
 
 std::unique_ptr<SQLite::Database> open_reader(const options& o)
 {
-    auto db = std::make_unique<SQLite::Database>(
-        o.path, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_URI, static_cast<int>(o.busy_timeout.count()),
-        o.vfs);
+    auto db = std::make_unique<SQLite::Database>(o.path,
+                                                 SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_URI,
+                                                 static_cast<int>(o.busy_timeout.count()),
+                                                 o.vfs);
     sqlite3_extended_result_codes(db->getHandle(), 1);
     return db;
 }

@@ -32,15 +32,16 @@ std::vector<ledger_row> read_ledger(sqlite3* db, const std::string& path);
 std::vector<migration_status> compare_state(const migration_set& set, const std::vector<ledger_row>& ledger);
 
 /// Throws errc::migration_modified or errc::database_ahead when `state` says so.
-void refuse_inconsistent(const std::vector<migration_status>& state, const migration_set& set,
+void refuse_inconsistent(const std::vector<migration_status>& state,
+                         const migration_set& set,
                          const std::string& path);
 
 /// Applies (`up`) or reverts one migration together with its ledger row and user_version, in its own
 /// BEGIN IMMEDIATE transaction (unless no-transaction), re-reading the ledger inside it. Returns false when
 /// another connection already did it. Errors: migration_failed (rolled back, with file:line:col),
 /// foreign_key_violation, migration_modified, busy.
-bool run_migration(sqlite3* db, const migration& m, bool up, const std::string& path,
-                   std::int64_t* duration_ms = nullptr);
+bool run_migration(
+    sqlite3* db, const migration& m, bool up, const std::string& path, std::int64_t* duration_ms = nullptr);
 
 /// Runs `PRAGMA foreign_key_check`; returns the number of violations and fills `first` with up to `limit`
 /// readable rows.

@@ -1,16 +1,17 @@
-// The type-erased request node: a request's callable, its completion handler and its reply, in one allocation.
+// The type-erased request node: a request's callable, its completion handler and its reply, in one
+// allocation.
 #pragma once
 
 #include <dbactor/connection.hpp>
 #include <dbactor/error.hpp>
 
+#include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/associated_allocator.hpp>
 #include <boost/asio/associated_cancellation_slot.hpp>
 #include <boost/asio/associated_executor.hpp>
 #include <boost/asio/cancellation_type.hpp>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/executor_work_guard.hpp>
-#include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/system_executor.hpp>
@@ -22,7 +23,6 @@
 #include <exception>
 #include <mutex>
 #include <new>
-#include <optional>
 #include <optional>
 #include <string>
 #include <type_traits>
@@ -263,12 +263,10 @@ struct sync_handler<void>
 
 template <class T>
 struct is_sync_handler : std::false_type
-{
-};
+{};
 template <class R>
 struct is_sync_handler<sync_handler<R>> : std::true_type
-{
-};
+{};
 
 template <class R>
 struct result_storage
@@ -277,8 +275,7 @@ struct result_storage
 };
 template <>
 struct result_storage<void>
-{
-};
+{};
 
 /// Memory inside a request node for the one operation Asio allocates to deliver the reply to an executor,
 /// so that a request costs one allocation in all. Asio frees the operation before it calls the delivery
@@ -299,7 +296,8 @@ public:
         if (p == buf_)
             used_ = false;
         else
-            ::operator delete(p, std::align_val_t(align)); // unsized: clang 14 has no sized aligned delete by default
+            ::operator delete(
+                p, std::align_val_t(align)); // unsized: clang 14 has no sized aligned delete by default
     }
 
 private:
@@ -315,8 +313,7 @@ struct arena_allocator
     explicit arena_allocator(delivery_arena* a) noexcept : arena(a) {}
     template <class U>
     arena_allocator(const arena_allocator<U>& other) noexcept : arena(other.arena)
-    {
-    }
+    {}
     T* allocate(std::size_t n) { return static_cast<T*>(arena->allocate(n * sizeof(T), alignof(T))); }
     void deallocate(T* p, std::size_t n) noexcept { arena->deallocate(p, n * sizeof(T), alignof(T)); }
     template <class U>
@@ -440,12 +437,10 @@ private:
     public:
         spinner(request_op* op, io_executor_type io, std::chrono::steady_clock::time_point until) noexcept
             : op_(op), io_(io), until_(until)
-        {
-        }
+        {}
         spinner(spinner&& other) noexcept
             : op_(std::exchange(other.op_, nullptr)), io_(other.io_), until_(other.until_)
-        {
-        }
+        {}
         spinner(const spinner&) = delete;
         spinner& operator=(const spinner&) = delete;
         spinner& operator=(spinner&&) = delete;
@@ -540,7 +535,8 @@ private:
 
     struct cancel_fn
     {
-        explicit cancel_fn(request_op* s) noexcept : self(s) {} // emplace() needs one before C++20's P0960 in clang
+        explicit cancel_fn(request_op* s) noexcept
+            : self(s) {} // emplace() needs one before C++20's P0960 in clang
         request_op* self;
         void operator()(boost::asio::cancellation_type_t type) const
         {
@@ -568,7 +564,10 @@ private:
         }
     }
 
-    void destroy() noexcept override { delete this; }
+    void destroy() noexcept override
+    {
+        delete this;
+    }
 
     Fn fn_;
     Handler handler_;

@@ -12,9 +12,12 @@ int main()
     opts.path = ":memory:";
     opts.migrations = embedded_migrations();
     auto db = dbactor::database::open(std::move(opts));
-    auto add = [](dbactor::connection& c) { return c.execute("INSERT INTO notes(body) VALUES (?)", "hello"); };
+    auto add = [](dbactor::connection& c) {
+        return c.execute("INSERT INTO notes(body) VALUES (?)", "hello");
+    };
     auto changed = db.async_write(add, boost::asio::use_future).get();
-    auto body = db.read([](dbactor::connection& c) { return c.query_one<std::string>("SELECT body FROM notes"); });
+    auto body =
+        db.read([](dbactor::connection& c) { return c.query_one<std::string>("SELECT body FROM notes"); });
     db.close();
     if (changed != 1 || body != "hello") {
         std::puts("consumer: FAILED");
