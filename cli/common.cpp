@@ -1,7 +1,5 @@
 #include "common.hpp"
 
-#include <dbactor/detail/migrate.hpp>
-
 #include <fmt/format.h>
 #include <sqlite3.h>
 
@@ -51,38 +49,9 @@ int exit_code_for(dbactor::errc e) noexcept
     }
 }
 
-const char* errc_name(dbactor::errc e) noexcept
-{
-    using dbactor::errc;
-    switch (e) {
-    case errc::closed: return "closed";
-    case errc::queue_full: return "queue_full";
-    case errc::timed_out: return "timed_out";
-    case errc::cancelled: return "cancelled";
-    case errc::transaction_leaked: return "transaction_leaked";
-    case errc::read_only_violation: return "read_only_violation";
-    case errc::would_deadlock: return "would_deadlock";
-    case errc::value_out_of_range: return "value_out_of_range";
-    case errc::unexpected_null: return "unexpected_null";
-    case errc::close_failed: return "close_failed";
-    case errc::open_failed: return "open_failed";
-    case errc::not_a_database: return "not_a_database";
-    case errc::wrong_application: return "wrong_application";
-    case errc::pragma_mismatch: return "pragma_mismatch";
-    case errc::integrity_check_failed: return "integrity_check_failed";
-    case errc::foreign_key_violation: return "foreign_key_violation";
-    case errc::migration_failed: return "migration_failed";
-    case errc::migration_modified: return "migration_modified";
-    case errc::database_ahead: return "database_ahead";
-    case errc::migration_source_invalid: return "migration_source_invalid";
-    case errc::busy: return "busy";
-    }
-    return "internal";
-}
-
 failure sqlite_failure(int extended_code, std::string_view sqlite_text, const global_options& g)
 {
-    const auto e = dbactor::detail::errc_for_sqlite(extended_code, dbactor::errc::open_failed);
+    const auto e = dbactor::errc_for_sqlite(extended_code, dbactor::errc::open_failed);
     std::string advice;
     if (e == dbactor::errc::busy)
         advice =

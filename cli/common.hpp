@@ -57,7 +57,7 @@ struct finding
 nlohmann::json to_json(const std::vector<finding>& f);
 
 /// The stable identifier of an errc in JSON `kind` fields: its enumerator name ("not_a_database", "busy", …).
-const char* errc_name(dbactor::errc e) noexcept;
+using dbactor::errc_name;
 
 /// A failure as dbtool reports it: exit code, JSON kind, and a full sentence.
 struct failure

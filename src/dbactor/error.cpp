@@ -1,5 +1,8 @@
 #include <dbactor/error.hpp>
 
+#include <fmt/format.h>
+#include <sqlite3.h>
+
 namespace dbactor {
 namespace {
 
@@ -48,6 +51,65 @@ const std::error_category& category() noexcept
 std::error_code make_error_code(errc e) noexcept
 {
     return {static_cast<int>(e), category()};
+}
+
+const char* errc_name(errc e) noexcept
+{
+    switch (e) {
+    case errc::closed: return "closed";
+    case errc::queue_full: return "queue_full";
+    case errc::timed_out: return "timed_out";
+    case errc::cancelled: return "cancelled";
+    case errc::transaction_leaked: return "transaction_leaked";
+    case errc::read_only_violation: return "read_only_violation";
+    case errc::would_deadlock: return "would_deadlock";
+    case errc::value_out_of_range: return "value_out_of_range";
+    case errc::unexpected_null: return "unexpected_null";
+    case errc::close_failed: return "close_failed";
+    case errc::open_failed: return "open_failed";
+    case errc::not_a_database: return "not_a_database";
+    case errc::wrong_application: return "wrong_application";
+    case errc::pragma_mismatch: return "pragma_mismatch";
+    case errc::integrity_check_failed: return "integrity_check_failed";
+    case errc::foreign_key_violation: return "foreign_key_violation";
+    case errc::migration_failed: return "migration_failed";
+    case errc::migration_modified: return "migration_modified";
+    case errc::database_ahead: return "database_ahead";
+    case errc::migration_source_invalid: return "migration_source_invalid";
+    case errc::busy: return "busy";
+    }
+    return "internal";
+}
+
+errc errc_for_sqlite(int extended_code, errc otherwise) noexcept
+{
+    switch (extended_code & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED: return errc::busy;
+    case SQLITE_CORRUPT: return errc::integrity_check_failed;
+    case SQLITE_NOTADB: return errc::not_a_database;
+    default: return otherwise;
+    }
+}
+
+std::string remedy(errc code, const remedy_context& where)
+{
+    switch (code) {
+    case errc::busy:
+        return fmt::format(
+            "Another connection held a lock for longer than the busy timeout ({} ms); retry when it "
+            "is done, or raise {}.",
+            where.busy_timeout_ms,
+            where.busy_knob);
+    case errc::integrity_check_failed:
+        return fmt::format(
+            "The database is damaged and was not modified: `dbtool --db {} check --full` shows "
+            "where; restore it from a backup, or salvage it with `sqlite3 {} .recover`.",
+            where.path,
+            where.path);
+    case errc::not_a_database: return "The file is not a SQLite database (or is encrypted); check the path.";
+    default: return {};
+    }
 }
 
 error::error(errc code, std::string message, int sqlite_extended_code)

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 #include <system_error>
 
 namespace dbactor {
@@ -39,6 +40,27 @@ enum class errc
 const std::error_category& category() noexcept;
 
 std::error_code make_error_code(errc e) noexcept;
+
+/// The stable name of `e`: its enumerator ("queue_full", "not_a_database"), as dbtool's JSON `kind` prints
+/// it.
+const char* errc_name(errc e) noexcept;
+
+/// The errc an SQLite (extended) result code stands for: BUSY and LOCKED → busy, CORRUPT →
+/// integrity_check_failed, NOTADB → not_a_database; `otherwise` for every other code.
+errc errc_for_sqlite(int extended_code, errc otherwise) noexcept;
+
+/// Where a remedy sentence points the reader: the database's path and the name of the busy-timeout knob as
+/// the reader knows it ("options::busy_timeout" in the library, "--busy-timeout" in dbtool).
+struct remedy_context
+{
+    std::string_view path;
+    long long busy_timeout_ms = 5000;
+    std::string_view busy_knob = "options::busy_timeout";
+};
+
+/// One sentence saying what to do about a failure of class `code` (busy, integrity_check_failed,
+/// not_a_database; empty for any other): the one wording of that advice in the library and in dbtool.
+std::string remedy(errc code, const remedy_context& where);
 
 /// The library's own failure: a code, a full-sentence message (what happened, where, what to do), and the
 /// SQLite extended result code behind it when there is one.

@@ -587,17 +587,6 @@ bool apply_in_transaction(sqlite3* db,
 
 } // namespace
 
-errc errc_for_sqlite(int extended_code, errc otherwise) noexcept
-{
-    switch (extended_code & 0xff) {
-    case SQLITE_BUSY:
-    case SQLITE_LOCKED: return errc::busy;
-    case SQLITE_CORRUPT: return errc::integrity_check_failed;
-    case SQLITE_NOTADB: return errc::not_a_database;
-    default: return otherwise;
-    }
-}
-
 std::vector<ledger_row> read_ledger(sqlite3* db, const std::string& path)
 {
     std::vector<ledger_row> rows;
@@ -993,7 +982,7 @@ backup_result backup(connection& c,
             detail::rollback_quietly(src);
             cleanup();
             throw error(
-                detail::errc_for_sqlite(ext, errc::open_failed),
+                errc_for_sqlite(ext, errc::open_failed),
                 fmt::format("Cannot read '{}' for the backup: {} (SQLite code {}). Nothing was written; "
                             "check the database with `dbtool check`.",
                             from,
@@ -1046,14 +1035,14 @@ backup_result backup(connection& c,
         const std::string msg = sqlite3_errstr(rc);
         cleanup();
         throw error(
-            detail::errc_for_sqlite(rc, errc::open_failed),
+            errc_for_sqlite(rc, errc::open_failed),
             fmt::format("The backup of '{}' to '{}' failed: {} (SQLite code {}). The partial copy was "
                         "removed; {}.",
                         from,
                         to,
                         msg,
                         rc,
-                        detail::errc_for_sqlite(rc, errc::open_failed) == errc::integrity_check_failed
+                        errc_for_sqlite(rc, errc::open_failed) == errc::integrity_check_failed
                             ? "the source is damaged, run `dbtool check --full` on it"
                             : "check the free space and permissions of the target directory, then retry"),
             rc);

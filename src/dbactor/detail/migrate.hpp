@@ -47,7 +47,4 @@ bool run_migration(
 /// readable rows.
 std::int64_t foreign_key_violations(sqlite3* db, std::vector<std::string>& first, std::size_t limit = 5);
 
-/// Maps an SQLite failure to an errc: busy/locked → busy, corrupt/notadb → integrity/not_a_database.
-errc errc_for_sqlite(int extended_code, errc otherwise) noexcept;
-
 } // namespace dbactor::detail
