@@ -1,0 +1,145 @@
+#include <dbactor/detail/session.hpp>
+
+#include <dbactor/detail/close_clock.hpp>
+#include <dbactor/detail/request_base.hpp>
+#include <dbactor/error.hpp>
+
+#include <SQLiteCpp/Exception.h>
+#include <fmt/format.h>
+#include <sqlite3.h>
+
+#include <algorithm>
+#include <chrono>
+
+namespace dbactor::detail {
+
+bool session::in_transaction() const noexcept
+{
+    return sqlite3_get_autocommit(handle()) == 0;
+}
+
+int session::busy_timeout_ms() const noexcept
+{
+    try {
+        return std::stoi(text_value(handle(), "PRAGMA busy_timeout"));
+    }
+    catch (...) {
+        return 0;
+    }
+}
+
+void session::start(std::unique_ptr<SQLite::Database> opened,
+                    const close_clock& c,
+                    request_queue& from,
+                    std::size_t max_batch)
+{
+    closing = &c;
+    queue = &from;
+    group.reserve(std::max<std::size_t>(max_batch, 1)); // pop_group fills it without allocating
+    db = std::move(opened);
+    conn = std::make_unique<connection>(*db);
+    sqlite3* h = handle();
+    begin.prepare(h, "BEGIN", true);
+    commit.prepare(h, "COMMIT", true);
+    if (!reader) {
+        begin_immediate.prepare(h, "BEGIN IMMEDIATE", true);
+        rollback.prepare(h, "ROLLBACK", true);
+        savepoint.prepare(h, "SAVEPOINT dbactor_request", true);
+        release.prepare(h, "RELEASE dbactor_request", true);
+        rollback_to.prepare(h, "ROLLBACK TO dbactor_request", true);
+        sqlite3_commit_hook(h, &session::on_commit, this);
+        sqlite3_rollback_hook(h, &session::on_rollback, this);
+    }
+    sqlite3_progress_handler(h, 1000, &session::on_progress, this);
+}
+
+// Called by SQLite every 1000 VM steps: interrupts the running request when it was cancelled, its
+// deadline passed, or close()'s shutdown_grace is over. Scoped to the request: between requests there
+// is nothing to interrupt.
+int session::on_progress(void* p) noexcept
+{
+    auto* s = static_cast<session*>(p);
+    request_base* r = s->current;
+    if (!r)
+        return 0;
+    if (r->interrupted())
+        return 1;
+    if (!r->has_deadline() && !s->closing->requested.load(std::memory_order_relaxed))
+        return 0;
+    if (const errc why = expiry_reason(*r, *s->closing, std::chrono::steady_clock::now()); why != errc{}) {
+        r->set_interrupt(why);
+        return 1;
+    }
+    return 0;
+}
+
+// A write request owns no transaction of its own: the actor commits it (with the others of its group)
+// after it returns, and only then replies. A COMMIT run by the request itself is turned into a
+// ROLLBACK, so that "replied after COMMIT" and "an error means no effect" both stay true.
+int session::on_commit(void* p) noexcept
+{
+    auto* s = static_cast<session*>(p);
+    if (s->current && s->current->lane_ == lane::write) {
+        s->commit_refused = true;
+        return 1;
+    }
+    return 0;
+}
+
+// The transaction ended inside a write request: by its own ROLLBACK (or refused COMMIT), or by SQLite
+// after an I/O error. Seen even when the request began another transaction afterwards.
+void session::on_rollback(void* p) noexcept
+{
+    auto* s = static_cast<session*>(p);
+    if (s->current && s->current->lane_ == lane::write)
+        s->rolled_back = true;
+}
+
+// Not a cached statement: flag pragmas take effect when compiled, not when stepped.
+std::exception_ptr session::set_query_only(bool on) noexcept
+{
+    if (reader || query_only == on)
+        return nullptr;
+    const int rc = sqlite3_exec(
+        handle(), on ? "PRAGMA query_only = 1" : "PRAGMA query_only = 0", nullptr, nullptr, nullptr);
+    if (rc != SQLITE_OK)
+        return std::make_exception_ptr(SQLite::Exception(handle(), rc));
+    query_only = on;
+    return nullptr;
+}
+
+bool session::deferred_violations() const noexcept
+{
+    int current_count = 0, high = 0;
+    sqlite3_db_status(handle(), SQLITE_DBSTATUS_DEFERRED_FKS, &current_count, &high, 0);
+    return current_count > 0;
+}
+
+std::exception_ptr session::close(const std::string& path) noexcept
+{
+    std::exception_ptr failure;
+    if (conn)
+        conn->clear_cache();
+    for (auto* s : {&begin_immediate, &begin, &commit, &rollback, &savepoint, &release, &rollback_to})
+        s->finalize();
+    if (db) {
+        int leaked = 0;
+        while (sqlite3_stmt* s = sqlite3_next_stmt(handle(), nullptr)) {
+            sqlite3_finalize(s);
+            ++leaked;
+        }
+        if (leaked)
+            failure = std::make_exception_ptr(error(
+                errc::close_failed,
+                fmt::format("Closing '{}' found {} statement(s) still open (a statement kept beyond its "
+                            "request); they were finalized. Destroy statements before the request "
+                            "returns.",
+                            path,
+                            leaked)));
+        conn.reset();
+        db.reset(); // sqlite3_close: succeeds now that no statement is left
+    }
+    return failure;
+}
+
+} // namespace dbactor::detail

@@ -1,0 +1,69 @@
+// detail::session: one connection and what the thread serving it keeps (statements, hooks, the group).
+#pragma once
+
+#include <dbactor/connection.hpp>
+#include <dbactor/detail/statement.hpp>
+
+#include <SQLiteCpp/Database.h>
+
+#include <cstddef>
+#include <exception>
+#include <memory>
+#include <string>
+#include <vector>
+
+struct sqlite3;
+
+namespace dbactor::detail {
+
+class request_base;
+class request_queue;
+struct close_clock;
+
+/// One connection and what the thread serving it keeps: the writer's (writes, calls, and reads when there
+/// is no reader lane) or a reader's (reads only, on a read-only connection).
+/// Thread safety: used by its own thread only (the hooks run on it too).
+struct session
+{
+    std::unique_ptr<SQLite::Database> db;
+    std::unique_ptr<connection> conn;
+    request_base* current = nullptr; // the running request, seen by the progress and commit hooks
+    bool commit_refused = false;     // the commit hook turned a write request's own COMMIT into a ROLLBACK
+    bool rolled_back = false;        // the rollback hook saw the transaction end inside a write request
+    std::vector<request_base*> group;
+    bool query_only = false;
+    bool reader = false;
+    const close_clock* closing = nullptr;
+    request_queue* queue = nullptr; // where its groups come from (the writer's queue, or the readers')
+    statement begin_immediate, begin, commit, rollback, savepoint, release, rollback_to;
+
+    sqlite3* handle() const noexcept { return db->getHandle(); }
+    bool in_transaction() const noexcept;
+
+    /// The connection's busy timeout now (SQLite has no getter but the pragma).
+    int busy_timeout_ms() const noexcept;
+
+    /// Takes the booted connection: prepares the actor's own statements, installs the hooks.
+    /// Errors: SQLite::Exception.
+    void start(std::unique_ptr<SQLite::Database> opened,
+               const close_clock& c,
+               request_queue& from,
+               std::size_t max_batch);
+
+    /// Reads on the writer's connection run with `PRAGMA query_only` on, so that a write inside them fails
+    /// and changes nothing; it is switched only when the lane changes.
+    std::exception_ptr set_query_only(bool on) noexcept;
+
+    /// A deferred foreign-key violation is pending (it would fail the COMMIT).
+    bool deferred_violations() const noexcept;
+
+    /// Finalizes every statement, then closes the connection. Returns the close failure, if any.
+    std::exception_ptr close(const std::string& path) noexcept;
+
+private:
+    static int on_progress(void* p) noexcept;
+    static int on_commit(void* p) noexcept;
+    static void on_rollback(void* p) noexcept;
+};
+
+} // namespace dbactor::detail
