@@ -55,6 +55,17 @@ struct slow_request_info
     std::chrono::nanoseconds queue_wait; ///< from submission until the actor started it
     std::chrono::nanoseconds execution;  ///< running time, including its share of BEGIN/COMMIT
     bool failed;                         ///< it completed with an exception
+    /// Of `execution`, the time spent waiting for another connection's lock (SQLite's busy handler).
+    std::chrono::nanoseconds lock_wait{0};
+};
+
+/// Who checkpoints the WAL (copies it back into the main file).
+enum class checkpoint_mode
+{
+    actor, ///< the actor: when idle after writes (options::idle_checkpoint), at close, and SQLite's automatic
+           ///< checkpoints
+    external, ///< another process (a replicator such as Litestream): the actor never checkpoints, not even at
+              ///< close, and sets `PRAGMA wal_autocheckpoint = 0`
 };
 
 /// How database::open opens and prepares a database. Field names are part of the contract.
@@ -67,7 +78,9 @@ struct options
     /// The name of a registered SQLite VFS, or empty for the default.
     std::string vfs;
     synchronous_mode synchronous = synchronous_mode::full;
-    /// How long a statement waits for another connection's lock before failing with SQLITE_BUSY.
+    /// How long a statement waits for another connection's lock before failing with SQLITE_BUSY. The wait
+    /// (the actor's own busy handler, 1-5 ms steps) also ends at the waiting request's deadline, its
+    /// cancellation and the end of shutdown_grace, answered timed_out / cancelled / closed and rolled back.
     std::chrono::milliseconds busy_timeout{5000};
     /// Requests admitted to the queue at once; beyond it senders wait or fail
     /// (request_options::wait_if_full).
@@ -96,6 +109,9 @@ struct options
     /// when no reader still uses it), so a WAL that grew behind a long reader shrinks without further writes.
     /// Zero: only SQLite's automatic checkpoints.
     std::chrono::milliseconds idle_checkpoint{1000};
+    /// Who checkpoints the WAL: the actor (default), or another process that owns checkpoints (a replicator
+    /// such as Litestream; see docs/SCALING.md). boot_report().checkpoints says which.
+    checkpoint_mode checkpoints = checkpoint_mode::actor;
     /// Extra pragmas (name, value), applied after the defaults and each read back.
     std::vector<std::pair<std::string, std::string>> pragmas;
     /// A request whose queue wait + execution reaches this is reported to on_slow_request (zero = never).

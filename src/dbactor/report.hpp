@@ -51,8 +51,11 @@ struct stats_snapshot
     std::uint64_t read_batches = 0;      ///< read transactions (one snapshot shared by queued reads)
     double read_batch_mean = 0;
     std::uint64_t cached_statements = 0;
-    std::uint64_t idle_checkpoints =
-        0; ///< WAL checkpoints run because the writer was idle (options::idle_checkpoint)
+    /// WAL checkpoints run because the writer was idle (options::idle_checkpoint)
+    std::uint64_t idle_checkpoints = 0;
+    /// Waits for another connection's lock (each stretch in the busy handler), and how long they took.
+    std::uint64_t lock_waits = 0;
+    latency_summary lock_wait;
 };
 
 /// One pragma as boot set it and read it back.
@@ -90,8 +93,10 @@ struct boot_summary
     bool created = false; ///< the file was new or empty
     std::string sqlite_version;
     std::vector<pragma_result> pragmas; ///< each applied pragma, read back
-    std::string integrity;              ///< "ok", "skipped", or the first rows of the report
-    std::int64_t schema_version = 0;    ///< PRAGMA user_version after boot
+    /// Who checkpoints the WAL: "actor", or "external" (options::checkpoints; wal_autocheckpoint = 0).
+    std::string checkpoints = "actor";
+    std::string integrity;           ///< "ok", "skipped", or the first rows of the report
+    std::int64_t schema_version = 0; ///< PRAGMA user_version after boot
     std::vector<migration_status> migrations;
     std::int64_t foreign_key_violations = 0;
     std::vector<std::pair<std::string, std::chrono::microseconds>> steps; ///< step name, its duration

@@ -144,7 +144,9 @@ void actor::writer_main(std::promise<void>& booted)
 {
     enter_actor_thread(this, "dbactor-writer");
     try {
+        writer_.stats = &stats_;
         writer_.start(detail::boot(opts_, boot_), closing_, queue_, opts_.max_batch);
+        apply_checkpoint_mode(writer_, opts_, boot_);
         readers_.start(this);
         reader_lane_ = opts_.readers > 0;
     }
@@ -166,7 +168,8 @@ void actor::writer_main(std::promise<void>& booted)
 /// behind a long reader then shrinks without waiting for more writes.
 void actor::serve() noexcept
 {
-    bool checkpoints = opts_.idle_checkpoint.count() > 0 && !opts_.read_only && !is_memory(opts_.path);
+    bool checkpoints = opts_.idle_checkpoint.count() > 0 && !opts_.read_only && !is_memory(opts_.path) &&
+                       opts_.checkpoints == checkpoint_mode::actor;
     auto idle_until = clock::time_point::max();
     for (;;) {
         const auto got = queue_.pop_group(writer_.group, opts_.max_batch, idle_until);

@@ -5,9 +5,17 @@
 
 #include <exception>
 
+namespace dbactor {
+struct boot_summary;
+}
+
 namespace dbactor::detail {
 
 struct session;
+
+/// With checkpoint_mode::external: `PRAGMA wal_autocheckpoint = 0` (read back) and no checkpoint when the
+/// connection closes; records the mode in `report`. Errors: errc::pragma_mismatch.
+void apply_checkpoint_mode(session& s, const options& o, boot_summary& report);
 
 /// PASSIVE, then (when every frame is back in the main file) TRUNCATE without waiting for readers.
 /// True when the WAL was emptied or there is none (then `enabled` is cleared: not in WAL mode, nothing to

@@ -9,6 +9,7 @@
 #include <dbactor/error.hpp>
 
 #include <fmt/format.h>
+#include <sqlite3.h>
 
 namespace dbactor::detail {
 
@@ -28,7 +29,10 @@ void reader_lane::start(const actor* owner)
     for (unsigned i = 0; i < opts_.readers; ++i) {
         auto s = std::make_unique<session>();
         s->reader = true;
+        s->stats = &server_.stats();
         s->start(open_reader(opts_), closing_, queue_, opts_.max_batch);
+        if (opts_.checkpoints == checkpoint_mode::external)
+            sqlite3_db_config(s->handle(), SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, nullptr);
         sessions_.push_back(std::move(s));
     }
     for (auto& s : sessions_)

@@ -124,6 +124,7 @@ public:
     const lane lane_;
     std::chrono::steady_clock::time_point submitted_{};
     std::chrono::steady_clock::time_point started_{};
+    std::chrono::steady_clock::duration lock_wait_{}; ///< time spent in the busy handler while it ran
     std::chrono::steady_clock::time_point deadline_ = std::chrono::steady_clock::time_point::max();
     std::string_view name_;
 

@@ -76,6 +76,7 @@ void group_server::run_one(session& s, request_base* r) noexcept
     s.current = r;
     r->run(*s.conn);
     s.current = nullptr;
+    r->lock_wait_ += s.take_lock_wait();
     if (r->lane_ != lane::call && !r->interrupted() && r->has_deadline() && clock::now() >= r->deadline_)
         r->set_interrupt(errc::timed_out);
     if (r->interrupted()) {
@@ -107,6 +108,9 @@ void group_server::run_writes(session& s) noexcept
         const auto batch = run_write_batch(s, start, *this);
         if (batch.began)
             stats_.count_write_batch(batch.end - start);
+        else if (group[start]->interrupted()) // answered at its deadline while waiting for the lock
+            for (std::size_t i = start; i < batch.end; ++i)
+                stats_.count_abandoned(group[start]->interrupt_reason());
         finish_range(s, start, batch.end, lane::write);
         start = batch.end;
     }
@@ -150,6 +154,7 @@ void group_server::run_call(session& s) noexcept
         return;
     }
     run_one(s, r);
+    s.install_busy_handler(); // raw access may have set busy_timeout (the new limit) or a handler of its own
     if (s.in_transaction()) {
         s.rollback.try_run();
         if (!r->error()) {
@@ -196,11 +201,13 @@ void group_server::report_slow(
     request_base* r, lane l, clock::duration wait, clock::duration exec, bool failed) noexcept
 {
     try {
-        opts_.on_slow_request(slow_request_info{r->name_,
-                                                static_cast<request_kind>(l),
-                                                std::chrono::duration_cast<std::chrono::nanoseconds>(wait),
-                                                std::chrono::duration_cast<std::chrono::nanoseconds>(exec),
-                                                failed});
+        opts_.on_slow_request(
+            slow_request_info{r->name_,
+                              static_cast<request_kind>(l),
+                              std::chrono::duration_cast<std::chrono::nanoseconds>(wait),
+                              std::chrono::duration_cast<std::chrono::nanoseconds>(exec),
+                              failed,
+                              std::chrono::duration_cast<std::chrono::nanoseconds>(r->lock_wait_)});
     }
     catch (...) {
     }

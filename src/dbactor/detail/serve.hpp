@@ -29,6 +29,8 @@ public:
     /// Claims and runs `s.group`; true when a write or a call ran (the WAL may have grown).
     bool process(session& s) noexcept;
 
+    actor_stats& stats() noexcept { return stats_; }
+
     void run_one(session& s, request_base* r) noexcept override;
     bool extend(session& s) noexcept override;
 

@@ -2,6 +2,7 @@
 
 #include <dbactor/detail/close_clock.hpp>
 #include <dbactor/detail/request_base.hpp>
+#include <dbactor/detail/stats.hpp>
 #include <dbactor/error.hpp>
 
 #include <SQLiteCpp/Exception.h>
@@ -10,6 +11,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <thread>
 
 namespace dbactor::detail {
 
@@ -51,6 +53,76 @@ void session::start(std::unique_ptr<SQLite::Database> opened,
         sqlite3_rollback_hook(h, &session::on_rollback, this);
     }
     sqlite3_progress_handler(h, 1000, &session::on_progress, this);
+    install_busy_handler();
+}
+
+void session::install_busy_handler() noexcept
+{
+    // PRAGMA busy_timeout reads 0 once a handler of ours is installed: nonzero means boot (or a call) set a
+    // new limit with it.
+    if (const int ms = busy_timeout_ms(); ms > 0)
+        busy_limit = std::chrono::milliseconds(ms);
+    sqlite3_busy_handler(handle(), &session::on_busy, this);
+}
+
+// SQLite's own busy handler (busy_timeout) sleeps up to 100 ms at a time and knows nothing of requests: a
+// request waiting for another process's lock would pass its deadline, its cancellation and the shutdown
+// grace unanswered for up to busy_timeout. This one sleeps in 1-5 ms steps and gives up at whichever comes
+// first; run_one then answers the request with the reason, rolled back.
+int session::on_busy(void* p, int count) noexcept
+{
+    auto* s = static_cast<session*>(p);
+    const auto now = std::chrono::steady_clock::now();
+    if (count == 0) {
+        s->end_wait_stretch();
+        s->waiting_ = true;
+        s->wait_start_ = now;
+    }
+    s->wait_end_ = now;
+    if (s->no_wait)
+        return 0;
+    auto until = s->wait_start_ + s->busy_limit;
+    if (request_base* r = s->current) {
+        if (r->interrupted())
+            return 0;
+        if (const errc why = expiry_reason(*r, *s->closing, now); why != errc{}) {
+            r->set_interrupt(why);
+            return 0;
+        }
+        if (r->has_deadline())
+            until = std::min(until, r->deadline_);
+    }
+    else if (s->closing->past_grace(now))
+        return 0;
+    if (s->closing->requested.load(std::memory_order_acquire))
+        until = std::min(until, s->closing->deadline);
+    if (now >= s->wait_start_ + s->busy_limit)
+        return 0;
+    const auto step = std::min<std::chrono::steady_clock::duration>(
+        count < 10 ? std::chrono::milliseconds(1) : std::chrono::milliseconds(5),
+        std::max<std::chrono::steady_clock::duration>(until - now, std::chrono::microseconds(100)));
+    std::this_thread::sleep_for(step);
+    s->wait_end_ = std::chrono::steady_clock::now();
+    return 1;
+}
+
+void session::end_wait_stretch() noexcept
+{
+    if (!waiting_)
+        return;
+    waiting_ = false;
+    const auto d = wait_end_ - wait_start_;
+    waited_ += d;
+    if (stats) {
+        add(stats->lock_waits);
+        stats->lock_wait.record(static_cast<std::uint64_t>(std::chrono::nanoseconds(d).count()));
+    }
+}
+
+std::chrono::steady_clock::duration session::take_lock_wait() noexcept
+{
+    end_wait_stretch();
+    return std::exchange(waited_, {});
 }
 
 // Called by SQLite every 1000 VM steps: interrupts the running request when it was cancelled, its

@@ -6,6 +6,7 @@
 
 #include <SQLiteCpp/Database.h>
 
+#include <chrono>
 #include <cstddef>
 #include <exception>
 #include <memory>
@@ -18,6 +19,7 @@ namespace dbactor::detail {
 
 class request_base;
 class request_queue;
+struct actor_stats;
 struct close_clock;
 
 /// One connection and what the thread serving it keeps: the writer's (writes, calls, and reads when there
@@ -36,6 +38,11 @@ struct session
     const close_clock* closing = nullptr;
     request_queue* queue = nullptr; // where its groups come from (the writer's queue, or the readers')
     statement begin_immediate, begin, commit, rollback, savepoint, release, rollback_to;
+
+    // Waiting for another connection's lock (the busy handler).
+    actor_stats* stats = nullptr;           // counts each wait; set by the actor, may stay null (tests)
+    std::chrono::milliseconds busy_limit{}; // the busy_timeout boot left (or a call set): the longest wait
+    bool no_wait = false;                   // the idle checkpoint: give up at once, retry later
 
     sqlite3* handle() const noexcept { return db->getHandle(); }
     bool in_transaction() const noexcept;
@@ -57,6 +64,13 @@ struct session
     /// A deferred foreign-key violation is pending (it would fail the COMMIT).
     bool deferred_violations() const noexcept;
 
+    /// (Re)installs the actor's busy handler, taking the connection's busy_timeout (when one is set, as boot
+    /// does and as a `call` may) as the longest wait.
+    void install_busy_handler() noexcept;
+
+    /// The time spent waiting for locks since the last call (0 when none), ending the wait in progress.
+    std::chrono::steady_clock::duration take_lock_wait() noexcept;
+
     /// Finalizes every statement, then closes the connection. Returns the close failure, if any.
     std::exception_ptr close(const std::string& path) noexcept;
 
@@ -64,6 +78,12 @@ private:
     static int on_progress(void* p) noexcept;
     static int on_commit(void* p) noexcept;
     static void on_rollback(void* p) noexcept;
+    static int on_busy(void* p, int count) noexcept;
+    void end_wait_stretch() noexcept;
+
+    std::chrono::steady_clock::time_point wait_start_{}, wait_end_{};
+    bool waiting_ = false;
+    std::chrono::steady_clock::duration waited_{};
 };
 
 } // namespace dbactor::detail

@@ -42,6 +42,8 @@ stats_snapshot actor_stats::snapshot() const noexcept
     const auto reads = read_batched.load(std::memory_order_relaxed);
     s.read_batch_mean = s.read_batches ? static_cast<double>(reads) / static_cast<double>(s.read_batches) : 0;
     s.cached_statements = cached_statements.load(std::memory_order_relaxed);
+    s.lock_waits = lock_waits.load(std::memory_order_relaxed);
+    s.lock_wait = lock_wait.summary();
     return s;
 }
 

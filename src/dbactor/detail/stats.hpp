@@ -114,6 +114,8 @@ struct actor_stats
     std::atomic<std::uint64_t> read_batches{0}, read_batched{0};
     std::atomic<std::uint64_t> cached_statements{0};
     std::atomic<std::uint64_t> idle_checkpoints{0};
+    std::atomic<std::uint64_t> lock_waits{0};
+    histogram lock_wait;
 
     lane_counters& of(lane l) noexcept { return lanes[static_cast<std::size_t>(l)]; }
     /// Counts a request answered without running (or interrupted) for `reason`.

@@ -110,8 +110,19 @@ write_outcome run_in_savepoint(session& s, std::size_t start, std::size_t at, ba
 write_batch_result run_write_batch(session& s, std::size_t start, batch_host& host) noexcept
 {
     auto& group = s.group;
-    if (auto e = s.begin_immediate.try_run()) {
-        fail_range(group, start, group.size(), busy_or(e, "BEGIN IMMEDIATE"));
+    // While BEGIN IMMEDIATE waits for another connection's write lock, the busy handler watches the first
+    // request's deadline and cancellation (an interruptible one is alone) and the shutdown grace.
+    s.current = group[start];
+    auto e = s.begin_immediate.try_run();
+    s.current = nullptr;
+    group[start]->lock_wait_ += s.take_lock_wait();
+    if (e) {
+        if (group[start]->interrupted()) {
+            for (std::size_t i = start; i < group.size(); ++i)
+                group[i]->set_error(make_error_ptr(group[start]->interrupt_reason(), group[i]->name_));
+        }
+        else
+            fail_range(group, start, group.size(), busy_or(e, "BEGIN IMMEDIATE"));
         return {group.size(), false};
     }
     std::size_t i = start;
