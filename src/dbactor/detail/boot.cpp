@@ -1,6 +1,7 @@
 // The boot gate: nothing that writes runs before the file has been read and checked.
 #include <dbactor/detail/boot.hpp>
 
+#include <dbactor/detail/file_checks.hpp>
 #include <dbactor/detail/migrate.hpp>
 #include <dbactor/error.hpp>
 
@@ -98,97 +99,6 @@ std::string expected_readback(const std::string& name, const std::string& value)
     return v;
 }
 
-/// The first bytes of the main file, read without SQLite (which would not be asked to write anything
-/// either, but this way the checks need no connection at all).
-struct file_header
-{
-    bool exists = false;
-    std::uintmax_t size = 0;
-    bool sqlite_magic = false;
-    std::uint32_t page_size = 0;
-    std::uint32_t page_count = 0; ///< the in-header database size, 0 when not valid
-    bool wal_mode = false;        ///< header bytes 18/19 = 2
-};
-
-file_header read_header(const std::string& path)
-{
-    file_header h;
-    std::error_code ec;
-    if (!fs::is_regular_file(path, ec))
-        return h;
-    h.exists = true;
-    h.size = fs::file_size(path, ec);
-    std::array<unsigned char, 100> b{};
-    std::ifstream in(path, std::ios::binary);
-    in.read(reinterpret_cast<char*>(b.data()), b.size());
-    const auto got = static_cast<std::size_t>(in.gcount());
-    static constexpr char magic[] = "SQLite format 3";
-    h.sqlite_magic = got >= 16 && std::equal(magic, magic + 16, b.begin());
-    if (got < 100 || !h.sqlite_magic)
-        return h;
-    auto be32 = [&](int i) {
-        return (std::uint32_t(b[i]) << 24) | (std::uint32_t(b[i + 1]) << 16) |
-               (std::uint32_t(b[i + 2]) << 8) | std::uint32_t(b[i + 3]);
-    };
-    h.page_size = (std::uint32_t(b[16]) << 8) | b[17];
-    if (h.page_size == 1)
-        h.page_size = 65536;
-    h.wal_mode = b[18] == 2 && b[19] == 2;
-    if (be32(24) == be32(92)) // the in-header size is valid only when the change counters agree
-        h.page_count = be32(28);
-    return h;
-}
-
-std::string file_uri(const std::string& path, const char* params)
-{
-    std::string uri = "file:";
-    for (unsigned char ch : fs::absolute(path).string()) {
-        if (std::isalnum(ch) || ch == '/' || ch == '.' || ch == '-' || ch == '_' || ch == '~')
-            uri.push_back(static_cast<char>(ch));
-        else
-            uri += fmt::format("%{:02X}", ch);
-    }
-    return uri + "?" + params;
-}
-
-/// What the main file says on its own, without its -wal (read through an immutable connection, which takes
-/// no locks and creates nothing).
-struct main_file_view
-{
-    std::int64_t schema_version = 0;
-    bool has_ledger = false;
-};
-
-/// The schema cookie and whether the ledger exists, as `db` sees the database. Throws SQLite::Exception.
-main_file_view view_of(sqlite3* db)
-{
-    main_file_view v;
-    v.schema_version = std::stoll(pragma_value(db, "schema_version"));
-    v.has_ledger =
-        !rows_of(db, "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'dbactor_migrations'", 1)
-             .empty();
-    return v;
-}
-
-/// Reads the main file alone; nullopt when it cannot be read that way (the checks after it will say why).
-/// Nothing in a WAL names its database, and SQLite replays any -wal with valid frames over the main file.
-/// A -wal of the same database only ever moves it forward: the schema cookie never decreases (VACUUM
-/// increments it too) and the migration ledger, once there, stays. A -wal that moves it backwards belongs
-/// to another database (or to an older copy of this one).
-std::optional<main_file_view> read_main_file_only(const std::string& path, const std::string& vfs)
-{
-    try {
-        SQLite::Database alone(file_uri(path, "mode=ro&immutable=1"),
-                               SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_URI,
-                               0,
-                               vfs);
-        return view_of(alone.getHandle());
-    }
-    catch (...) {
-        return std::nullopt;
-    }
-}
-
 /// Records each step's duration in the report.
 class stepper
 {
@@ -231,37 +141,6 @@ void log(const options& o, log_level level, std::string_view message) noexcept
 }
 
 namespace {
-
-/// What a read-only boot saw of the file before it opened it as immutable (no locks, so a writer that starts
-/// meanwhile is not noticed by SQLite).
-struct immutable_open
-{
-    bool allowed = true; ///< false on the retry: a normal read-only open
-    bool used = false;
-    std::array<char, 100> header{};
-    std::uintmax_t size = 0;
-    fs::file_time_type mtime{};
-};
-
-void take_snapshot(const std::string& path, immutable_open& im)
-{
-    std::error_code ec;
-    im.size = fs::file_size(path, ec);
-    im.mtime = fs::last_write_time(path, ec);
-    std::ifstream in(path, std::ios::binary);
-    in.read(im.header.data(), static_cast<std::streamsize>(im.header.size()));
-}
-
-/// Whether the file may have changed under an immutable connection since take_snapshot: a -wal appeared (a
-/// writer started), or the header, size or modification time differ (a checkpoint wrote pages).
-bool changed_since(const std::string& path, const immutable_open& im)
-{
-    immutable_open now;
-    take_snapshot(path, now);
-    std::error_code ec;
-    return fs::exists(path + "-wal", ec) || now.header != im.header || now.size != im.size ||
-           now.mtime != im.mtime;
-}
 
 void boot_steps(const options& o,
                 boot_summary& report,
