@@ -13,25 +13,22 @@ namespace {
 
 std::string db_path(connection& c)
 {
-    const char* f = sqlite3_db_filename(c.handle(), "main");
-    return f && *f ? f : ":memory:";
+    return detail::database_path(c.handle());
 }
 
-sqlite3_stmt* step_one(sqlite3* db, detail::stmt& st, const char* sql, const std::string& path)
+/// `sql` prepared and stepped to its first row; no row is a failure too (never a zero in place of an error).
+detail::statement first_row(sqlite3* db, const char* sql, const std::string& path)
 {
-    int rc = sqlite3_prepare_v2(db, sql, -1, &st.s, nullptr);
-    if (rc == SQLITE_OK && (rc = sqlite3_step(st.s)) == SQLITE_ROW)
-        return st.s;
-    detail::fail_sql(db,
-                     rc == SQLITE_DONE ? SQLITE_ERROR : rc,
-                     errc::open_failed,
-                     fmt::format("Reading {} of '{}' failed", sql, path));
+    const std::string what = fmt::format("Reading {} of '{}' failed", sql, path);
+    auto st = detail::prepare_or_fail(db, sql, errc::open_failed, what);
+    if (const int rc = st.step(); rc != SQLITE_ROW)
+        detail::fail_sql(db, rc == SQLITE_DONE ? SQLITE_ERROR : rc, errc::open_failed, what);
+    return st;
 }
 
 std::int64_t pragma_int(sqlite3* db, const char* sql, const std::string& path)
 {
-    detail::stmt st;
-    return sqlite3_column_int64(step_one(db, st, sql, path), 0);
+    return first_row(db, sql, path).column_int64(0);
 }
 
 } // namespace
@@ -123,11 +120,7 @@ file_info inspect(connection& c)
     sqlite3* db = c.handle();
     const std::string path = db_path(c);
     file_info f;
-    {
-        detail::stmt st;
-        const auto* mode = sqlite3_column_text(step_one(db, st, "PRAGMA journal_mode", path), 0);
-        f.journal_mode = mode ? reinterpret_cast<const char*>(mode) : "";
-    }
+    f.journal_mode = first_row(db, "PRAGMA journal_mode", path).column_text(0);
     f.user_version = pragma_int(db, "PRAGMA user_version", path);
     f.page_size = pragma_int(db, "PRAGMA page_size", path);
     f.page_count = pragma_int(db, "PRAGMA page_count", path);

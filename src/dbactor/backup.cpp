@@ -4,6 +4,7 @@
 #include <dbactor/detail/sql_failure.hpp>
 #include <dbactor/error.hpp>
 
+#include <SQLiteCpp/Exception.h>
 #include <fmt/format.h>
 #include <sqlite3.h>
 
@@ -19,8 +20,7 @@ namespace {
 
 std::string db_path(connection& c)
 {
-    const char* f = sqlite3_db_filename(c.handle(), "main");
-    return f && *f ? f : ":memory:";
+    return detail::database_path(c.handle());
 }
 
 void remove_quietly(const std::string& path) noexcept
@@ -164,18 +164,18 @@ backup_result backup(connection& c,
     backup_result r;
     r.pages = pages;
     {
-        detail::stmt st;
-        if (sqlite3_prepare_v2(dest, "PRAGMA quick_check", -1, &st.s, nullptr) == SQLITE_OK) {
+        detail::statement st;
+        try {
+            st.prepare(dest, "PRAGMA quick_check");
             int step;
-            while ((step = sqlite3_step(st.s)) == SQLITE_ROW) {
-                const auto* t = sqlite3_column_text(st.s, 0);
-                r.quick_check.emplace_back(t ? reinterpret_cast<const char*>(t) : "");
-            }
+            while ((step = st.step()) == SQLITE_ROW)
+                r.quick_check.push_back(st.column_text(0));
             if (step != SQLITE_DONE)
                 r.quick_check.push_back(detail::sqlite_text(dest));
         }
-        else
+        catch (const SQLite::Exception&) {
             r.quick_check.push_back(detail::sqlite_text(dest));
+        }
     }
     const bool sound = r.quick_check.size() == 1 && r.quick_check.front() == "ok";
     if (!sound) {

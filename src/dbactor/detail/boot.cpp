@@ -3,6 +3,7 @@
 
 #include <dbactor/detail/file_checks.hpp>
 #include <dbactor/detail/migrate.hpp>
+#include <dbactor/detail/statement.hpp>
 #include <dbactor/error.hpp>
 
 #include <SQLiteCpp/Database.h>
@@ -31,37 +32,6 @@ std::string lower(std::string s)
     for (auto& c : s)
         c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     return s;
-}
-
-/// Rows of a pragma or query as text, up to `limit`; throws SQLite::Exception on failure.
-std::vector<std::string>
-rows_of(sqlite3* db, const std::string& sql, std::size_t limit, std::size_t* total = nullptr)
-{
-    sqlite3_stmt* s = nullptr;
-    if (sqlite3_prepare_v2(db, sql.c_str(), -1, &s, nullptr) != SQLITE_OK)
-        throw SQLite::Exception(db, sqlite3_errcode(db));
-    std::vector<std::string> rows;
-    std::size_t n = 0;
-    int rc;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        if (rows.size() < limit) {
-            const auto* t = sqlite3_column_text(s, 0);
-            rows.emplace_back(t ? reinterpret_cast<const char*>(t) : "");
-        }
-        ++n;
-    }
-    sqlite3_finalize(s);
-    if (rc != SQLITE_DONE)
-        throw SQLite::Exception(db, rc);
-    if (total)
-        *total = n;
-    return rows;
-}
-
-std::string pragma_value(sqlite3* db, const std::string& name)
-{
-    auto rows = rows_of(db, "PRAGMA " + name, 1);
-    return rows.empty() ? std::string() : rows.front();
 }
 
 /// sqlite3_exec, retrying SQLITE_BUSY until `timeout` passed: changing the journal mode needs an exclusive
@@ -208,24 +178,24 @@ void boot_steps(const options& o,
     const bool plain_file = !memory && !o.path.starts_with("file:");
     stepper step(report);
     sqlite3* h = nullptr;
+    const std::string damaged_remedy =
+        remedy(errc::integrity_check_failed,
+               remedy_context{o.path, o.busy_timeout.count(), "options::busy_timeout"});
 
     // Wraps an SQLite failure of the current step into a sentence: what, where, SQLite's text, what to do.
     auto sqlite_failure = [&](const SQLite::Exception& e, errc otherwise, std::string_view advice) {
         const int ext = e.getExtendedErrorCode();
         const errc code = errc_for_sqlite(ext, otherwise);
-        std::string what = advice.empty() ? std::string() : " " + std::string(advice);
-        if (code == errc::busy)
-            what = fmt::format(
-                " Another connection held a lock for longer than busy_timeout ({} ms); retry when "
-                "it is done, or raise options::busy_timeout.",
-                o.busy_timeout.count());
-        else if (code == errc::not_a_database)
-            what =
-                " The file is not a SQLite database (or is encrypted); check the path. It was not modified.";
-        else if (code == errc::integrity_check_failed)
-            what = fmt::format(" The database is damaged and was not modified; restore it from a backup, or "
-                               "salvage it with `sqlite3 {} .recover`.",
-                               o.path);
+        // One wording of the advice for busy, corrupt and not-a-database files, library- and dbtool-wide;
+        // a boot that stops there never wrote to the file, and says so.
+        std::string what =
+            remedy(code, remedy_context{o.path, o.busy_timeout.count(), "options::busy_timeout"});
+        if (code == errc::not_a_database)
+            what += " It was not modified.";
+        if (what.empty())
+            what = std::string(advice);
+        if (!what.empty())
+            what.insert(0, " ");
         return error(
             code,
             fmt::format("Boot of '{}' failed at step '{}': {}.{}", o.path, step.current(), e.what(), what),
@@ -328,19 +298,18 @@ void boot_steps(const options& o,
                     errc::integrity_check_failed,
                     fmt::format("Boot of '{}' failed at step 'read schema': the file is truncated (its "
                                 "header says {} pages of {} bytes, {} bytes, but the file has {} bytes). "
-                                "The database is damaged and was not modified; restore it from a backup, "
-                                "or salvage it with `sqlite3 {} .recover`.",
+                                "{}",
                                 o.path,
                                 header.page_count,
                                 header.page_size,
                                 expected,
                                 header.size,
-                                o.path),
+                                damaged_remedy),
                     SQLITE_CORRUPT);
         }
         try {
             std::size_t objects = 0;
-            rows_of(h, "SELECT name FROM sqlite_schema", 0, &objects);
+            text_rows(h, "SELECT name FROM sqlite_schema", 0, &objects);
             empty_schema = objects == 0;
         }
         catch (const SQLite::Exception& e) {
@@ -386,7 +355,7 @@ void boot_steps(const options& o,
         const char* pragma = o.integrity_check == check_level::full ? "integrity_check" : "quick_check";
         std::vector<std::string> rows;
         try {
-            rows = rows_of(h, fmt::format("PRAGMA {}(20)", pragma), 20);
+            rows = text_rows(h, fmt::format("PRAGMA {}(20)", pragma), 20);
         }
         catch (const SQLite::Exception& e) {
             throw sqlite_failure(e, errc::integrity_check_failed, "");
@@ -416,15 +385,13 @@ void boot_steps(const options& o,
         report.integrity = first;
         throw error(
             errc::integrity_check_failed,
-            fmt::format("Boot of '{}' failed at step 'integrity check': PRAGMA {} reported {}{}: {}. The "
-                        "database is damaged and was not modified; restore it from a backup, or salvage "
-                        "it with `sqlite3 {} .recover`.",
+            fmt::format("Boot of '{}' failed at step 'integrity check': PRAGMA {} reported {}{}: {}. {}",
                         o.path,
                         pragma,
                         rows.size() >= 20 ? "20 or more problems" : fmt::format("{} problem(s)", rows.size()),
                         rows.size() > 5 ? ", the first five" : "",
                         first,
-                        o.path),
+                        damaged_remedy),
             SQLITE_CORRUPT);
     });
 
@@ -433,7 +400,7 @@ void boot_steps(const options& o,
     std::int64_t app_id = 0;
     step("application_id", [&] {
         try {
-            app_id = std::stoll(pragma_value(h, "application_id"));
+            app_id = std::stoll(text_value(h, "PRAGMA application_id"));
         }
         catch (const SQLite::Exception& e) {
             throw sqlite_failure(e, errc::open_failed, "");
@@ -468,7 +435,7 @@ void boot_steps(const options& o,
                     if (exec_waiting(h, sql, o.busy_timeout) != SQLITE_OK)
                         throw SQLite::Exception(h, sqlite3_extended_errcode(h));
                 }
-                std::string actual = lower(pragma_value(h, name));
+                std::string actual = lower(text_value(h, "PRAGMA " + name));
                 if (o.read_only && lower(name) == "journal_mode" && header.wal_mode)
                     actual = "wal"; // opened immutable: the file itself is in WAL mode
                 report.pragmas.push_back({name, value, actual});
@@ -556,7 +523,7 @@ void boot_steps(const options& o,
         report.steps.emplace_back("foreign_key_check (skipped)", std::chrono::microseconds(0));
 
     try {
-        report.schema_version = std::stoll(pragma_value(h, "user_version"));
+        report.schema_version = std::stoll(text_value(h, "PRAGMA user_version"));
     }
     catch (const SQLite::Exception& e) {
         throw sqlite_failure(e, errc::open_failed, "");

@@ -3,65 +3,65 @@
 #include <dbactor/detail/sql_failure.hpp>
 #include <dbactor/error.hpp>
 
+#include <SQLiteCpp/Exception.h>
 #include <fmt/format.h>
 #include <sqlite3.h>
 
 #include <algorithm>
 #include <map>
+#include <string_view>
 
 namespace dbactor::detail {
 
 std::optional<std::string> ledger_checksum(sqlite3* db, std::int64_t version, const std::string& path)
 {
-    stmt st;
-    if (sqlite3_prepare_v2(
-            db, "SELECT checksum FROM dbactor_migrations WHERE version = ?", -1, &st.s, nullptr) != SQLITE_OK)
-        fail_sql(
-            db, sqlite3_errcode(db), errc::migration_failed, fmt::format("Reading the ledger of '{}'", path));
-    sqlite3_bind_int64(st.s, 1, version);
-    const int rc = sqlite3_step(st.s);
+    const std::string what = fmt::format("Reading the ledger of '{}'", path);
+    statement st = prepare_or_fail(
+        db, "SELECT checksum FROM dbactor_migrations WHERE version = ?", errc::migration_failed, what);
+    st.bind(1, version);
+    const int rc = st.step();
     if (rc == SQLITE_ROW)
-        return std::string(reinterpret_cast<const char*>(sqlite3_column_text(st.s, 0)));
+        return st.column_text(0);
     if (rc != SQLITE_DONE)
-        fail_sql(db, rc, errc::migration_failed, fmt::format("Reading the ledger of '{}'", path));
+        fail_sql(db, rc, errc::migration_failed, what);
     return std::nullopt;
 }
 
 std::int64_t ledger_max(sqlite3* db)
 {
-    stmt st;
-    if (sqlite3_prepare_v2(
-            db, "SELECT coalesce(max(version), 0) FROM dbactor_migrations", -1, &st.s, nullptr) != SQLITE_OK)
+    try {
+        statement st(db, "SELECT coalesce(max(version), 0) FROM dbactor_migrations");
+        return st.step() == SQLITE_ROW ? st.column_int64(0) : 0;
+    }
+    catch (const SQLite::Exception&) {
         return 0;
-    return sqlite3_step(st.s) == SQLITE_ROW ? sqlite3_column_int64(st.s, 0) : 0;
+    }
 }
 
 std::vector<ledger_row> read_ledger(sqlite3* db, const std::string& path)
 {
+    const std::string what = fmt::format("Reading the migration ledger of '{}'", path);
     std::vector<ledger_row> rows;
-    stmt st;
-    int rc =
-        sqlite3_prepare_v2(db,
-                           "SELECT version, name, checksum, applied_at, duration_ms FROM dbactor_migrations "
-                           "ORDER BY version",
-                           -1,
-                           &st.s,
-                           nullptr);
-    if (rc != SQLITE_OK) {
-        const std::string msg = sqlite_text(db);
-        if (msg.starts_with("no such table"))
-            return rows; // a database no migration has touched yet
-        fail_sql(db, rc, errc::migration_failed, fmt::format("Reading the migration ledger of '{}'", path));
+    statement st;
+    try {
+        st.prepare(db,
+                   "SELECT version, name, checksum, applied_at, duration_ms FROM dbactor_migrations ORDER BY "
+                   "version");
     }
-    auto text = [&](int i) {
-        const auto* t = sqlite3_column_text(st.s, i);
-        return t ? std::string(reinterpret_cast<const char*>(t)) : std::string();
-    };
-    while ((rc = sqlite3_step(st.s)) == SQLITE_ROW)
-        rows.push_back(
-            {sqlite3_column_int64(st.s, 0), text(1), text(2), text(3), sqlite3_column_int64(st.s, 4)});
+    catch (const SQLite::Exception& e) {
+        if (std::string_view(e.what()).starts_with("no such table"))
+            return rows; // a database no migration has touched yet
+        fail_sql(db, e.getErrorCode(), errc::migration_failed, what);
+    }
+    int rc;
+    while ((rc = st.step()) == SQLITE_ROW)
+        rows.push_back({st.column_int64(0),
+                        st.column_text(1),
+                        st.column_text(2),
+                        st.column_text(3),
+                        st.column_int64(4)});
     if (rc != SQLITE_DONE)
-        fail_sql(db, rc, errc::migration_failed, fmt::format("Reading the migration ledger of '{}'", path));
+        fail_sql(db, rc, errc::migration_failed, what);
     return rows;
 }
 

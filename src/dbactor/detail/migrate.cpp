@@ -5,15 +5,46 @@
 #include <dbactor/detail/sql_text.hpp>
 #include <dbactor/error.hpp>
 
+#include <SQLiteCpp/Exception.h>
 #include <fmt/format.h>
 #include <sqlite3.h>
 
 #include <chrono>
+#include <string>
 
 namespace dbactor::detail {
 namespace {
 
 using clock = std::chrono::steady_clock;
+
+/// Where a script failed and what to do: `source:line:col: what. Migration label failed … on 'path'…`.
+[[noreturn]] void fail_script(sqlite3* db,
+                              std::string_view text,
+                              std::size_t offset,
+                              const std::string& what,
+                              int ext,
+                              errc code,
+                              const std::string& source,
+                              bool transactional,
+                              const std::string& path,
+                              const std::string& label)
+{
+    const auto [line, col] = line_col(text, offset);
+    const std::string advice = remedy_for(db, code);
+    throw error(code,
+                fmt::format("{}:{}:{}: {}. Migration {} {} on '{}'{}",
+                            source,
+                            line,
+                            col,
+                            what,
+                            label,
+                            transactional ? "failed and was rolled back" : "failed part-way (no-transaction)",
+                            path,
+                            advice.empty()
+                                ? "; migrations before it stay applied. Fix the statement and run again."
+                                : ". " + advice),
+                ext);
+}
 
 /// Runs `text` one statement at a time, so that a failure names its line and column.
 void run_script(sqlite3* db,
@@ -23,46 +54,34 @@ void run_script(sqlite3* db,
                 const std::string& path,
                 const std::string& label)
 {
-    const char* const start = text.data();
-    const char* const end = start + text.size();
-    const char* p = start;
     auto fail = [&](std::size_t offset, const std::string& what, int ext, errc code) {
-        const auto [line, col] = line_col(text, offset);
-        throw error(
-            code,
-            fmt::format("{}:{}:{}: {}. Migration {} {} on '{}'{}.",
-                        source,
-                        line,
-                        col,
-                        what,
-                        label,
-                        transactional ? "failed and was rolled back" : "failed part-way (no-transaction)",
-                        path,
-                        code == errc::busy ? "; the database stayed locked longer than busy_timeout, retry "
-                                             "when the other writer is done"
-                                           : "; migrations before it stay applied. Fix the statement and "
-                                             "run again"),
-            ext);
+        fail_script(db, text, offset, what, ext, code, source, transactional, path, label);
     };
-    while (p < end) {
-        stmt st;
-        const char* tail = nullptr;
-        const int rc = sqlite3_prepare_v2(db, p, static_cast<int>(end - p), &st.s, &tail);
-        const std::size_t here = static_cast<std::size_t>(p - start);
-        if (rc != SQLITE_OK) {
-            const int off = sqlite3_error_offset(db);
-            const std::size_t at = off >= 0 ? here + static_cast<std::size_t>(off) : skip_blank(text, here);
-            const int ext = sqlite3_extended_errcode(db);
-            fail(at, sqlite_text(db), ext, errc_for_sqlite(ext, errc::migration_failed));
+    // SQLite's error offset is relative to the statement being prepared or run, which starts at `here`.
+    auto fail_at_sqlite_offset = [&](std::size_t here, std::size_t otherwise) {
+        const int off = sqlite3_error_offset(db);
+        const int ext = sqlite3_extended_errcode(db);
+        fail(off >= 0 ? here + static_cast<std::size_t>(off) : otherwise,
+             sqlite_text(db),
+             ext,
+             errc_for_sqlite(ext, errc::migration_failed));
+    };
+    std::size_t here = 0;
+    while (here < text.size()) {
+        statement st;
+        try {
+            st.prepare(db, text.substr(here));
         }
-        if (!st.s) { // only white space or comments were left (or a NUL byte, where SQLite stops reading)
-            if (!tail || tail <= p)
-                break;
-            p = tail;
-            continue;
+        catch (const SQLite::Exception&) {
+            fail_at_sqlite_offset(here, skip_blank(text, here));
         }
+        if (!st) // only white space, comments or empty statements were left (or a NUL byte, where SQLite
+                 // stops)
+            break;
+        // The saved SQL runs from `here` to the prepare's tail: leading blanks and empty statements included.
+        const std::size_t length = std::char_traits<char>::length(sqlite3_sql(st.get()));
         const std::size_t stmt_at = skip_blank(text, here);
-        const std::string_view sql(p, static_cast<std::size_t>(tail - p));
+        const std::string_view sql = text.substr(here, length);
         if (transactional && is_pragma_foreign_keys(sql))
             fail(stmt_at,
                  "PRAGMA foreign_keys has no effect inside a transaction, and each migration runs in one. "
@@ -78,16 +97,12 @@ void run_script(sqlite3* db,
                  "transaction)",
                  0,
                  errc::migration_failed);
-        int step;
-        while ((step = sqlite3_step(st.s)) == SQLITE_ROW) {
+        int rc;
+        while ((rc = st.step()) == SQLITE_ROW) {
         }
-        if (step != SQLITE_DONE) {
-            const int off = sqlite3_error_offset(db);
-            const std::size_t at = off >= 0 ? here + static_cast<std::size_t>(off) : stmt_at;
-            const int ext = sqlite3_extended_errcode(db);
-            fail(at, sqlite_text(db), ext, errc_for_sqlite(ext, errc::migration_failed));
-        }
-        p = tail;
+        if (rc != SQLITE_DONE) // read before any reset, which forgets the error offset
+            fail_at_sqlite_offset(here, stmt_at);
+        here += length;
     }
 }
 
@@ -158,24 +173,20 @@ bool apply_in_transaction(sqlite3* db,
                             fmt::join(rows, "; ")));
     }
     const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - t0).count();
-    stmt st;
     const char* change =
         up ? "INSERT INTO dbactor_migrations (version, name, checksum, applied_at, duration_ms) "
              "VALUES (?1, ?2, ?3, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), ?4)"
            : "DELETE FROM dbactor_migrations WHERE version = ?1";
-    if (sqlite3_prepare_v2(db, change, -1, &st.s, nullptr) != SQLITE_OK)
-        fail_sql(db,
-                 sqlite3_errcode(db),
-                 errc::migration_failed,
-                 fmt::format("Recording {} in the ledger", label));
-    sqlite3_bind_int64(st.s, 1, m.version);
+    const std::string what = fmt::format("Recording {} in the ledger", label);
+    statement st = prepare_or_fail(db, change, errc::migration_failed, what);
+    st.bind(1, m.version);
     if (up) {
-        sqlite3_bind_text(st.s, 2, m.name.c_str(), -1, SQLITE_TRANSIENT);
-        sqlite3_bind_text(st.s, 3, sum.c_str(), -1, SQLITE_TRANSIENT);
-        sqlite3_bind_int64(st.s, 4, ms);
+        st.bind(2, std::string_view(m.name));
+        st.bind(3, std::string_view(sum));
+        st.bind(4, static_cast<std::int64_t>(ms));
     }
-    if (const int rc = sqlite3_step(st.s); rc != SQLITE_DONE)
-        fail_sql(db, rc, errc::migration_failed, fmt::format("Recording {} in the ledger", label));
+    if (const int rc = st.run(); rc != SQLITE_DONE)
+        fail_sql(db, rc, errc::migration_failed, what);
     const std::string uv = fmt::format("PRAGMA user_version = {}", ledger_max(db));
     exec(db, uv.c_str(), fmt::format("Setting user_version after {}", label));
     exec(db, "COMMIT", fmt::format("Committing migration {} on '{}'", label, path));
@@ -240,26 +251,28 @@ bool run_migration(
 
 std::int64_t foreign_key_violations(sqlite3* db, std::vector<std::string>& first, std::size_t limit)
 {
-    stmt st;
-    int rc = sqlite3_prepare_v2(db, "PRAGMA foreign_key_check", -1, &st.s, nullptr);
-    if (rc != SQLITE_OK)
-        fail_sql(db, rc, errc::open_failed, "PRAGMA foreign_key_check"); // it failed to run: not a violation
+    // A check that fails to run is not a violation: errc::open_failed unless SQLite's code says more.
+    statement st =
+        prepare_or_fail(db, "PRAGMA foreign_key_check", errc::open_failed, "PRAGMA foreign_key_check");
     std::int64_t n = 0;
-    while ((rc = sqlite3_step(st.s)) == SQLITE_ROW) {
+    int rc;
+    while ((rc = st.step()) == SQLITE_ROW) {
         if (first.size() < limit) {
-            const auto* table = sqlite3_column_text(st.s, 0);
-            const auto* parent = sqlite3_column_text(st.s, 2);
+            auto text_or_unknown = [&](int col) {
+                return sqlite3_column_type(st.get(), col) == SQLITE_NULL ? std::string("?")
+                                                                         : st.column_text(col);
+            };
             first.push_back(fmt::format("{} rowid {} refers to a missing row of {}",
-                                        table ? reinterpret_cast<const char*>(table) : "?",
-                                        sqlite3_column_type(st.s, 1) == SQLITE_NULL
+                                        text_or_unknown(0),
+                                        sqlite3_column_type(st.get(), 1) == SQLITE_NULL
                                             ? std::string("(none)")
-                                            : std::to_string(sqlite3_column_int64(st.s, 1)),
-                                        parent ? reinterpret_cast<const char*>(parent) : "?"));
+                                            : std::to_string(st.column_int64(1)),
+                                        text_or_unknown(2)));
         }
         ++n;
     }
     if (rc != SQLITE_DONE)
-        fail_sql(db, rc, errc::open_failed, "PRAGMA foreign_key_check"); // it failed to run: not a violation
+        fail_sql(db, rc, errc::open_failed, "PRAGMA foreign_key_check");
     return n;
 }
 

@@ -1,14 +1,10 @@
 #include <dbactor/detail/sql_failure.hpp>
 
+#include <SQLiteCpp/Exception.h>
 #include <fmt/format.h>
 #include <sqlite3.h>
 
 namespace dbactor::detail {
-
-stmt::~stmt()
-{
-    sqlite3_finalize(s);
-}
 
 std::string sqlite_text(sqlite3* db)
 {
@@ -16,22 +12,50 @@ std::string sqlite_text(sqlite3* db)
     return m ? m : "unknown error";
 }
 
+std::string database_path(sqlite3* db)
+{
+    const char* f = sqlite3_db_filename(db, "main");
+    return f && *f ? f : ":memory:";
+}
+
+std::string remedy_for(sqlite3* db, errc code)
+{
+    // The C API has no getter for the busy timeout; the pragma reads it back without touching the file.
+    long long busy_ms = 5000;
+    if (code == errc::busy) {
+        try {
+            busy_ms = std::stoll(text_value(db, "PRAGMA busy_timeout"));
+        }
+        catch (...) {
+            // keep the default: the advice matters more than the number
+        }
+    }
+    const std::string path = database_path(db);
+    return remedy(code, remedy_context{path, busy_ms, "options::busy_timeout"});
+}
+
 void fail_sql(sqlite3* db, int rc, errc otherwise, const std::string& what)
 {
     const int ext = sqlite3_extended_errcode(db) ? sqlite3_extended_errcode(db) : rc;
     const errc code = errc_for_sqlite(ext, otherwise);
-    std::string advice;
-    if (code == errc::busy)
-        advice = " Another connection holds the write lock longer than busy_timeout; retry when it is done.";
-    else if (code == errc::integrity_check_failed)
-        advice =
-            " The database file is damaged: `dbtool check --full` shows where; restore it from a backup.";
-    else if (code == errc::not_a_database)
-        advice = " The file is not a SQLite database (or is encrypted); check the path.";
-    throw error(code, fmt::format("{}: {} (SQLite code {}).{}", what, sqlite_text(db), ext, advice), ext);
+    const std::string text = sqlite_text(db); // before remedy_for runs a statement of its own
+    const std::string advice = remedy_for(db, code);
+    throw error(
+        code,
+        fmt::format("{}: {} (SQLite code {}).{}{}", what, text, ext, advice.empty() ? "" : " ", advice),
+        ext);
 }
 
-/// Runs statements without results (BEGIN, COMMIT, pragmas); throws with `what` on failure.
+statement prepare_or_fail(sqlite3* db, std::string_view sql, errc otherwise, const std::string& what)
+{
+    try {
+        return statement(db, sql);
+    }
+    catch (const SQLite::Exception& e) {
+        fail_sql(db, e.getErrorCode(), otherwise, what);
+    }
+}
+
 void exec(sqlite3* db, const char* sql, const std::string& what, errc otherwise)
 {
     const int rc = sqlite3_exec(db, sql, nullptr, nullptr, nullptr);
