@@ -1,6 +1,11 @@
+// admin::backup: an online copy through SQLite's backup API, checked, then published without replacing a
+// file. Every resource it takes is owned by a guard, so each failure path only throws: the backup handle is
+// finished, the source's read transaction ended, the copy's connection closed and the partial files removed,
+// in that order, by the destructors.
 #include <dbactor/admin.hpp>
 
 #include <dbactor/detail/file_checks.hpp>
+#include <dbactor/detail/pragmas.hpp>
 #include <dbactor/detail/sql_failure.hpp>
 #include <dbactor/error.hpp>
 
@@ -11,23 +16,125 @@
 #include <cerrno>
 #include <fcntl.h>
 #include <filesystem>
-#include <sstream>
 #include <stdio.h> // renameat2, RENAME_NOREPLACE
 #include <unistd.h>
 
 namespace dbactor::admin {
 namespace {
 
-std::string db_path(connection& c)
-{
-    return detail::database_path(c.handle());
-}
-
 void remove_quietly(const std::string& path) noexcept
 {
     std::error_code ec;
     std::filesystem::remove(path, ec);
 }
+
+/// The partial copy `to + ".partial"` and the -journal, -wal and -shm its connection may leave beside it (the
+/// copy is a WAL database: the mode is in the copied header). Removed when the guard is made (left over by a
+/// backup that was killed) and when it goes away: on every failure, and after publishing, when only a stray
+/// -wal or -shm of the partial name can be left.
+class partial_files
+{
+public:
+    explicit partial_files(std::string path) : path_(std::move(path)) { remove(); }
+    partial_files(const partial_files&) = delete;
+    partial_files& operator=(const partial_files&) = delete;
+    ~partial_files() { remove(); }
+
+    const std::string& path() const noexcept { return path_; }
+
+    void remove() const noexcept
+    {
+        for (const char* suffix : {"", "-journal", "-wal", "-shm"})
+            remove_quietly(path_ + suffix);
+    }
+
+private:
+    std::string path_;
+};
+
+/// The copy's own connection, closed when the owner goes away unless close() already did.
+class copy_connection
+{
+public:
+    copy_connection() = default;
+    copy_connection(const copy_connection&) = delete;
+    copy_connection& operator=(const copy_connection&) = delete;
+    ~copy_connection() { close(); }
+
+    sqlite3** out() noexcept { return &db_; }
+    sqlite3* get() const noexcept { return db_; }
+
+    /// sqlite3_close; SQLITE_OK when there was nothing to close. A connection that failed to close stays
+    /// owned, and the destructor tries again.
+    int close() noexcept
+    {
+        const int rc = sqlite3_close(db_);
+        if (rc == SQLITE_OK)
+            db_ = nullptr;
+        return rc;
+    }
+
+private:
+    sqlite3* db_ = nullptr;
+};
+
+/// One read transaction on the source around every step: the copy is one snapshot, a writer elsewhere goes
+/// on (WAL), and the copy is never restarted by its commits. A caller's open transaction is left alone.
+class read_snapshot
+{
+public:
+    explicit read_snapshot(sqlite3* src) : src_(src) {}
+    read_snapshot(const read_snapshot&) = delete;
+    read_snapshot& operator=(const read_snapshot&) = delete;
+    ~read_snapshot() { end(); }
+
+    /// Errors: SQLite's extended code (SQLITE_OK on success; nothing begun when the caller has a
+    /// transaction).
+    int begin() noexcept
+    {
+        if (sqlite3_get_autocommit(src_) == 0)
+            return SQLITE_OK;
+        owned_ = true;
+        if (sqlite3_exec(src_, "BEGIN; SELECT count(*) FROM sqlite_schema", nullptr, nullptr, nullptr) ==
+            SQLITE_OK)
+            return SQLITE_OK;
+        return sqlite3_extended_errcode(src_);
+    }
+
+    void end() noexcept
+    {
+        if (owned_)
+            detail::rollback_quietly(src_);
+        owned_ = false;
+    }
+
+private:
+    sqlite3* src_;
+    bool owned_ = false;
+};
+
+/// The sqlite3_backup handle, finished when the owner goes away unless finish() already did.
+class backup_handle
+{
+public:
+    explicit backup_handle(sqlite3_backup* b) noexcept : b_(b) {}
+    backup_handle(const backup_handle&) = delete;
+    backup_handle& operator=(const backup_handle&) = delete;
+    ~backup_handle() { finish(); }
+
+    sqlite3_backup* get() const noexcept { return b_; }
+    explicit operator bool() const noexcept { return b_ != nullptr; }
+
+    void finish() noexcept
+    {
+        if (b_)
+            sqlite3_backup_finish(b_);
+        b_ = nullptr;
+    }
+
+private:
+    sqlite3_backup* b_;
+};
 
 /// Moves `from` to `to` unless `to` exists (then false, errno EEXIST): never replaces a file.
 bool publish_no_replace(const std::string& from, const std::string& to)
@@ -43,188 +150,106 @@ bool publish_no_replace(const std::string& from, const std::string& to)
     return true;
 }
 
-} // namespace
-
-backup_result backup(connection& c,
-                     const std::string& to,
-                     const std::function<bool(std::int64_t, std::int64_t)>& progress,
-                     int pages_per_step)
+struct copy_outcome
 {
-    const std::string from = db_path(c);
-    std::error_code ec;
-    if (std::filesystem::exists(to, ec))
-        throw error(
-            errc::open_failed,
-            fmt::format("The backup target '{}' already exists. Choose a new file name (a backup never "
-                        "overwrites a file).",
-                        to));
-    const std::string partial = to + ".partial";
-    sqlite3* dest = nullptr;
-    // The copy is a WAL database (the mode is in the copied header), so its connection may leave -wal and
-    // -shm files beside it as well as a -journal while the backup writes.
-    auto remove_partial = [&] {
-        for (const char* suffix : {"", "-journal", "-wal", "-shm"})
-            remove_quietly(partial + suffix);
-    };
-    auto cleanup = [&] {
-        if (dest)
-            sqlite3_close(dest);
-        dest = nullptr;
-        remove_partial();
-    };
-    remove_partial(); // left over by a backup that was killed
-    if (sqlite3_open_v2(partial.c_str(), &dest, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr) !=
-        SQLITE_OK) {
-        const std::string msg = dest ? detail::sqlite_text(dest) : "out of memory";
-        cleanup();
-        throw error(
-            errc::open_failed,
-            fmt::format("Cannot create the backup file '{}': {}. Check that its directory exists and is "
-                        "writable.",
-                        partial,
-                        msg));
-    }
-    sqlite3* src = c.handle();
-    // One read transaction around every step: the copy is one snapshot, a writer elsewhere goes on (WAL),
-    // and the copy is never restarted by its commits.
-    const bool own_txn = sqlite3_get_autocommit(src) != 0;
-    if (own_txn) {
-        if (sqlite3_exec(src, "BEGIN; SELECT count(*) FROM sqlite_schema", nullptr, nullptr, nullptr) !=
-            SQLITE_OK) {
-            const int ext = sqlite3_extended_errcode(src);
-            const std::string msg = detail::sqlite_text(src);
-            detail::rollback_quietly(src);
-            cleanup();
-            throw error(
-                errc_for_sqlite(ext, errc::open_failed),
-                fmt::format("Cannot read '{}' for the backup: {} (SQLite code {}). Nothing was written; "
-                            "check the database with `dbtool check`.",
-                            from,
-                            msg,
-                            ext),
-                ext);
-        }
-    }
-    sqlite3_backup* b = sqlite3_backup_init(dest, "main", src, "main");
-    if (!b) {
-        const std::string msg = detail::sqlite_text(dest);
-        if (own_txn)
-            detail::rollback_quietly(src);
-        cleanup();
-        throw error(
-            errc::open_failed,
-            fmt::format("Cannot start the backup of '{}' to '{}': {}. Nothing was written; check that the "
-                        "target directory is writable.",
-                        from,
-                        to,
-                        msg));
-    }
     int rc = SQLITE_OK;
-    bool stopped = false;
-    while (rc == SQLITE_OK || rc == SQLITE_BUSY || rc == SQLITE_LOCKED) {
-        rc = sqlite3_backup_step(b, pages_per_step);
+    bool stopped = false; ///< `progress` returned false before the copy was done
+    std::int64_t pages = 0;
+};
+
+/// Steps the backup `pages_per_step` pages at a time to its end, or until `progress` says stop.
+copy_outcome copy_pages(sqlite3_backup* b,
+                        const std::function<bool(std::int64_t, std::int64_t)>& progress,
+                        int pages_per_step)
+{
+    copy_outcome out;
+    while (out.rc == SQLITE_OK || out.rc == SQLITE_BUSY || out.rc == SQLITE_LOCKED) {
+        out.rc = sqlite3_backup_step(b, pages_per_step);
         const std::int64_t total = sqlite3_backup_pagecount(b);
         const std::int64_t done = total - sqlite3_backup_remaining(b);
-        if (progress && !progress(done, total) && rc != SQLITE_DONE) {
-            stopped = true;
+        if (progress && !progress(done, total) && out.rc != SQLITE_DONE) {
+            out.stopped = true;
             break;
         }
-        if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
+        if (out.rc == SQLITE_BUSY || out.rc == SQLITE_LOCKED)
             sqlite3_sleep(10); // the destination is ours alone; this only happens under a foreign lock
     }
-    const std::int64_t pages = sqlite3_backup_pagecount(b);
-    sqlite3_backup_finish(b);
-    if (own_txn)
-        detail::rollback_quietly(src);
-    if (stopped) {
-        cleanup();
-        throw error(
-            errc::cancelled,
-            fmt::format("The backup of '{}' was stopped; the partial copy was removed and '{}' was not "
-                        "created.",
-                        from,
-                        to));
+    out.pages = sqlite3_backup_pagecount(b);
+    return out;
+}
+
+/// The copy's quick_check rows; a failure to run it is a row of its own (the copy is then not sound).
+std::vector<std::string> quick_check_of(sqlite3* dest)
+{
+    std::vector<std::string> rows;
+    try {
+        detail::statement st(dest, "PRAGMA quick_check");
+        int step;
+        while ((step = st.step()) == SQLITE_ROW)
+            rows.push_back(st.column_text(0));
+        if (step != SQLITE_DONE)
+            rows.push_back(detail::sqlite_text(dest));
     }
-    if (rc != SQLITE_DONE) {
-        const std::string msg = sqlite3_errstr(rc);
-        cleanup();
-        throw error(
-            errc_for_sqlite(rc, errc::open_failed),
-            fmt::format("The backup of '{}' to '{}' failed: {} (SQLite code {}). The partial copy was "
-                        "removed; {}.",
-                        from,
-                        to,
-                        msg,
-                        rc,
-                        errc_for_sqlite(rc, errc::open_failed) == errc::integrity_check_failed
-                            ? "the source is damaged, run `dbtool check --full` on it"
-                            : "check the free space and permissions of the target directory, then retry"),
-            rc);
+    catch (const SQLite::Exception&) {
+        rows.push_back(detail::sqlite_text(dest));
     }
-    backup_result r;
-    r.pages = pages;
-    {
-        detail::statement st;
-        try {
-            st.prepare(dest, "PRAGMA quick_check");
-            int step;
-            while ((step = st.step()) == SQLITE_ROW)
-                r.quick_check.push_back(st.column_text(0));
-            if (step != SQLITE_DONE)
-                r.quick_check.push_back(detail::sqlite_text(dest));
-        }
-        catch (const SQLite::Exception&) {
-            r.quick_check.push_back(detail::sqlite_text(dest));
-        }
-    }
-    const bool sound = r.quick_check.size() == 1 && r.quick_check.front() == "ok";
-    if (!sound) {
-        // A row may hold several problems, one per line, under a "*** in database main ***" heading.
-        std::vector<std::string> problems;
-        for (const auto& row : r.quick_check) {
-            std::istringstream lines(row);
-            for (std::string line; std::getline(lines, line) && problems.size() < 3;)
-                if (!line.empty() && !line.starts_with("*** in database"))
-                    problems.push_back(line);
-        }
-        const std::string first = fmt::format("{}", fmt::join(problems, "; "));
-        cleanup();
-        throw error(
-            errc::integrity_check_failed,
-            fmt::format("The backup copy of '{}' fails quick_check ({}), so it was removed and '{}' was not "
-                        "created. The source database is probably damaged: run `dbtool check --full` on "
-                        "it, and restore it from an older backup.",
-                        from,
-                        first.empty() ? std::string("no result") : first,
-                        to),
-            SQLITE_CORRUPT);
-    }
+    return rows;
+}
+
+[[noreturn]] void throw_copy_failed(const std::string& from, const std::string& to, int rc)
+{
+    const errc code = errc_for_sqlite(rc, errc::open_failed);
+    throw error(code,
+                fmt::format("The backup of '{}' to '{}' failed: {} (SQLite code {}). The partial copy was "
+                            "removed; {}.",
+                            from,
+                            to,
+                            sqlite3_errstr(rc),
+                            rc,
+                            code == errc::integrity_check_failed
+                                ? "the source is damaged, run `dbtool check --full` on it"
+                                : "check the free space and permissions of the target directory, then retry"),
+                rc);
+}
+
+[[noreturn]] void throw_unsound(const std::string& from, const std::string& to, const backup_result& r)
+{
+    const std::string first = fmt::format("{}", fmt::join(detail::problem_lines(r.quick_check, 3), "; "));
+    throw error(
+        errc::integrity_check_failed,
+        fmt::format("The backup copy of '{}' fails quick_check ({}), so it was removed and '{}' was not "
+                    "created. The source database is probably damaged: run `dbtool check --full` on "
+                    "it, and restore it from an older backup.",
+                    from,
+                    first.empty() ? std::string("no result") : first,
+                    to),
+        SQLITE_CORRUPT);
+}
+
+/// Closes the checked copy (which checkpoints its -wal into it) and moves it to `to` without replacing a
+/// file.
+void close_and_publish(copy_connection& dest, const partial_files& partial, const std::string& to)
+{
+    const std::string& path = partial.path();
     // Closing the last connection checkpoints the copy's -wal into it: only then is the file complete.
-    if (const int close_rc = sqlite3_close(dest); close_rc != SQLITE_OK) {
-        const std::string msg = sqlite3_errstr(close_rc);
-        cleanup();
+    if (const int close_rc = dest.close(); close_rc != SQLITE_OK)
         throw error(
             errc::open_failed,
             fmt::format("Closing the backup copy '{}' failed: {}. It was removed and '{}' was not created; "
                         "check the free space of the target directory, then retry.",
-                        partial,
-                        msg,
+                        path,
+                        sqlite3_errstr(close_rc),
                         to));
-    }
-    dest = nullptr;
-    if (detail::file_size(partial + "-wal") > 0) {
-        remove_partial();
+    if (detail::file_size(path + "-wal") > 0)
         throw error(
             errc::open_failed,
             fmt::format("The backup copy '{}' kept pages in '{}-wal' after it was closed, so it was removed "
                         "and '{}' was not created. Check the free space of the target directory, then retry.",
-                        partial,
-                        partial,
+                        path,
+                        path,
                         to));
-    }
-    if (!publish_no_replace(partial, to)) {
+    if (!publish_no_replace(path, to)) {
         const int err = errno;
-        remove_partial();
         if (err == EEXIST)
             throw error(
                 errc::open_failed,
@@ -235,12 +260,78 @@ backup_result backup(connection& c,
             errc::open_failed,
             fmt::format("Cannot move the checked copy '{}' to '{}': {}. The copy was removed; check the "
                         "permissions of the target directory, then retry.",
-                        partial,
+                        path,
                         to,
                         std::generic_category().message(err)));
     }
-    remove_partial(); // -wal / -shm of the partial name, if the copy's connection left any
-    return r;
+}
+
+} // namespace
+
+backup_result backup(connection& c,
+                     const std::string& to,
+                     const std::function<bool(std::int64_t, std::int64_t)>& progress,
+                     int pages_per_step)
+{
+    sqlite3* src = c.handle();
+    const std::string from = detail::database_path(src);
+    std::error_code ec;
+    if (std::filesystem::exists(to, ec))
+        throw error(
+            errc::open_failed,
+            fmt::format("The backup target '{}' already exists. Choose a new file name (a backup never "
+                        "overwrites a file).",
+                        to));
+    // Declared in the order they are taken; destroyed in reverse: the backup handle is finished, the read
+    // transaction ended, the copy's connection closed, and only then are the partial files removed.
+    const partial_files partial(to + ".partial");
+    copy_connection dest;
+    if (sqlite3_open_v2(
+            partial.path().c_str(), dest.out(), SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr) !=
+        SQLITE_OK)
+        throw error(
+            errc::open_failed,
+            fmt::format("Cannot create the backup file '{}': {}. Check that its directory exists and is "
+                        "writable.",
+                        partial.path(),
+                        dest.get() ? detail::sqlite_text(dest.get()) : "out of memory"));
+    read_snapshot snapshot(src);
+    if (const int ext = snapshot.begin(); ext != SQLITE_OK)
+        throw error(errc_for_sqlite(ext, errc::open_failed),
+                    fmt::format("Cannot read '{}' for the backup: {} (SQLite code {}). Nothing was written; "
+                                "check the database with `dbtool check`.",
+                                from,
+                                detail::sqlite_text(src),
+                                ext),
+                    ext);
+    backup_handle b(sqlite3_backup_init(dest.get(), "main", src, "main"));
+    if (!b)
+        throw error(
+            errc::open_failed,
+            fmt::format("Cannot start the backup of '{}' to '{}': {}. Nothing was written; check that the "
+                        "target directory is writable.",
+                        from,
+                        to,
+                        detail::sqlite_text(dest.get())));
+    const copy_outcome copied = copy_pages(b.get(), progress, pages_per_step);
+    b.finish();
+    snapshot.end();
+    if (copied.stopped)
+        throw error(
+            errc::cancelled,
+            fmt::format("The backup of '{}' was stopped; the partial copy was removed and '{}' was not "
+                        "created.",
+                        from,
+                        to));
+    if (copied.rc != SQLITE_DONE)
+        throw_copy_failed(from, to, copied.rc);
+    backup_result r;
+    r.pages = copied.pages;
+    r.quick_check = quick_check_of(dest.get());
+    if (r.quick_check.size() != 1 || r.quick_check.front() != "ok")
+        throw_unsound(from, to, r);
+    close_and_publish(dest, partial, to);
+    return r; // `partial` removes a -wal / -shm of the partial name, if the copy's connection left any
 }
 
 } // namespace dbactor::admin
