@@ -1,7 +1,23 @@
 // The boot gate: nothing that writes runs before the file has been read and checked.
+//
+// One function per step, over the boot_context the steps share, numbered in the order they run. The
+// numbers differ from DESIGN.md's "Boot sequence" in one place, on purpose:
+//   step_1_open                  DESIGN 1  open (the file's header is read first, without SQLite)
+//   step_2_read_schema           DESIGN 2  read the schema (non-database, truncated file, foreign -wal)
+//   step_3_integrity_check       DESIGN 3  quick_check / integrity_check
+//   step_4_check_application_id  DESIGN 5  checked before the pragmas: journal_mode=WAL rewrites the file
+//                                          header, so another application's file is refused before any
+//                                          write; a new database gets its id at the end of step 5
+//   step_5_pragmas               DESIGN 4  set, and each read back
+//   step_6_migrations            DESIGN 6  migrations
+//   step_7_foreign_key_check     DESIGN 6  foreign_key_check after the migrations
+// DESIGN 7 (the request loop) is the caller's.
 #include <dbactor/detail/boot.hpp>
 
+#include <dbactor/detail/file_checks.hpp>
 #include <dbactor/detail/migrate.hpp>
+#include <dbactor/detail/pragmas.hpp>
+#include <dbactor/detail/statement.hpp>
 #include <dbactor/error.hpp>
 
 #include <SQLiteCpp/Database.h>
@@ -11,12 +27,11 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <array>
 #include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
+#include <optional>
 #include <string>
 
 namespace dbactor::detail {
@@ -25,189 +40,397 @@ namespace {
 using clock = std::chrono::steady_clock;
 namespace fs = std::filesystem;
 
-std::string lower(std::string s)
+/// What the steps share: the options, the report they fill, what they learnt of the file, the connection.
+struct boot_context
 {
-    for (auto& c : s)
-        c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    return s;
+    const options& o;
+    boot_summary& report;
+    std::unique_ptr<SQLite::Database>& db;
+    immutable_open& im;
+    bool memory = false;
+    bool plain_file = false; ///< a path, not ":memory:" or a URI: its files can be read directly
+    sqlite3* h = nullptr;    ///< db's handle, from step 1 on
+    file_header header;
+    std::optional<main_file_view> main_only; ///< set when a non-empty -wal lies next to a database file
+    bool empty_schema = true;
+    std::int64_t app_id = 0;
+    const char* current_step = "open";
+
+    remedy_context where() const { return {o.path, o.busy_timeout.count(), "options::busy_timeout"}; }
+    std::string damaged_remedy() const { return remedy(errc::integrity_check_failed, where()); }
+
+    /// An SQLite failure of the current step as a sentence: what, where, SQLite's text, what to do. The
+    /// advice for busy, corrupt and not-a-database files is dbactor::remedy's; a boot that stops there never
+    /// wrote to the file, and says so.
+    error sqlite_failure(const SQLite::Exception& e, errc otherwise, std::string_view advice) const
+    {
+        const int ext = e.getExtendedErrorCode();
+        const errc code = errc_for_sqlite(ext, otherwise);
+        std::string what = remedy(code, where());
+        if (code == errc::not_a_database)
+            what += " It was not modified.";
+        if (what.empty())
+            what = std::string(advice);
+        if (!what.empty())
+            what.insert(0, " ");
+        return error(
+            code,
+            fmt::format("Boot of '{}' failed at step '{}': {}.{}", o.path, current_step, e.what(), what),
+            ext);
+    }
+};
+
+/// Runs one step and records its duration in the report.
+void timed(boot_context& c, const char* name, void (*step)(boot_context&))
+{
+    c.current_step = name;
+    const auto t0 = clock::now();
+    step(c);
+    c.report.steps.emplace_back(name,
+                                std::chrono::duration_cast<std::chrono::microseconds>(clock::now() - t0));
 }
 
-/// Rows of a pragma or query as text, up to `limit`; throws SQLite::Exception on failure.
-std::vector<std::string>
-rows_of(sqlite3* db, const std::string& sql, std::size_t limit, std::size_t* total = nullptr)
+/// A read-only boot's open path: the file itself, or (for a WAL file with no writer) an immutable URI.
+std::string read_only_open_path(boot_context& c)
 {
-    sqlite3_stmt* s = nullptr;
-    if (sqlite3_prepare_v2(db, sql.c_str(), -1, &s, nullptr) != SQLITE_OK)
-        throw SQLite::Exception(db, sqlite3_errcode(db));
-    std::vector<std::string> rows;
-    std::size_t n = 0;
-    int rc;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        if (rows.size() < limit) {
-            const auto* t = sqlite3_column_text(s, 0);
-            rows.emplace_back(t ? reinterpret_cast<const char*>(t) : "");
+    if (c.plain_file && !c.header.exists)
+        throw error(errc::open_failed,
+                    fmt::format("The database '{}' does not exist. A read-only boot (dbtool check/status) "
+                                "never creates one; check the path, or create it with `dbtool migrate`.",
+                                c.o.path));
+    // A read-only connection to a WAL database would create -wal and -shm files when there are none
+    // (no writer is running): read the main file as immutable instead, which creates nothing.
+    if (c.im.allowed && c.plain_file && c.header.wal_mode && c.o.vfs.empty() &&
+        !fs::exists(c.o.path + "-wal")) {
+        take_snapshot(c.o.path, c.im);
+        c.im.used = true;
+        return file_uri(c.o.path, "mode=ro&immutable=1");
+    }
+    return c.o.path;
+}
+
+/// A writing boot fails fast and clearly where SQLite would say only "unable to open" or "readonly database"
+/// after the first write.
+void refuse_unwritable(boot_context& c)
+{
+    if (c.plain_file) {
+        const fs::path dir = fs::absolute(c.o.path).parent_path();
+        if (c.header.exists && ::access(c.o.path.c_str(), W_OK) != 0)
+            throw error(errc::open_failed,
+                        fmt::format("The database '{}' is read-only (no write permission). dbactor opens "
+                                    "a database for writing: make the file writable (chmod u+w), or use "
+                                    "options::read_only / dbtool check to inspect it.",
+                                    c.o.path));
+        if (::access(dir.c_str(), W_OK | X_OK) != 0)
+            throw error(errc::open_failed,
+                        fmt::format("The directory '{}' of the database '{}' is not writable (or does "
+                                    "not exist). SQLite creates '{}-wal' and '{}-shm' next to the database; "
+                                    "make the directory writable, or move the database.",
+                                    dir.string(),
+                                    c.o.path,
+                                    c.o.path,
+                                    c.o.path));
+        if (!c.header.exists && !c.o.create)
+            throw error(errc::open_failed,
+                        fmt::format("The database '{}' does not exist and options::create is false. Check "
+                                    "the path, or set create = true to make a new database.",
+                                    c.o.path));
+    }
+}
+
+// 1. Open. Nothing here writes; the file is created (empty) only when allowed.
+void step_1_open(boot_context& c)
+{
+    if (c.plain_file)
+        c.header = read_header(c.o.path);
+    if (c.plain_file && c.header.sqlite_magic && c.header.size > 0) {
+        std::error_code ec;
+        if (fs::exists(c.o.path + "-wal", ec) && fs::file_size(c.o.path + "-wal", ec) > 0)
+            c.main_only = read_main_file_only(c.o.path, c.o.vfs); // before the -wal is read with the file
+    }
+    c.report.created = c.memory || !c.header.exists || c.header.size == 0;
+    std::string open_path = c.o.path;
+    int flags = SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_URI;
+    if (c.o.read_only) {
+        flags |= SQLITE_OPEN_READONLY;
+        open_path = read_only_open_path(c);
+    }
+    else {
+        flags |= SQLITE_OPEN_READWRITE | (c.o.create ? SQLITE_OPEN_CREATE : 0);
+        refuse_unwritable(c);
+    }
+    try {
+        c.db = std::make_unique<SQLite::Database>(open_path, flags, 0, c.o.vfs);
+    }
+    catch (const SQLite::Exception& e) {
+        throw error(
+            errc::open_failed,
+            fmt::format("Cannot open the database '{}'{}: {}. Check that the path exists and is "
+                        "writable{}.",
+                        c.o.path,
+                        c.o.vfs.empty() ? std::string() : fmt::format(" with VFS '{}'", c.o.vfs),
+                        e.what(),
+                        c.o.vfs.empty() ? "" : ", and that the VFS is registered (sqlite3_vfs_register)"),
+            e.getExtendedErrorCode());
+    }
+    c.h = c.db->getHandle();
+    sqlite3_extended_result_codes(c.h, 1);
+    sqlite3_busy_timeout(c.h, static_cast<int>(c.o.busy_timeout.count()));
+}
+
+// 2. Read the schema: a non-database fails here; a truncated file is caught from its own header.
+void step_2_read_schema(boot_context& c)
+{
+    if (c.plain_file && c.header.exists && c.header.size > 0) {
+        std::error_code ec;
+        const bool wal_pending =
+            fs::exists(c.o.path + "-wal", ec) && fs::file_size(c.o.path + "-wal", ec) > 0;
+        const auto expected = std::uintmax_t(c.header.page_count) * c.header.page_size;
+        if (!wal_pending && c.header.page_count > 0 && c.header.size < expected)
+            throw error(errc::integrity_check_failed,
+                        fmt::format("Boot of '{}' failed at step 'read schema': the file is truncated (its "
+                                    "header says {} pages of {} bytes, {} bytes, but the file has {} bytes). "
+                                    "{}",
+                                    c.o.path,
+                                    c.header.page_count,
+                                    c.header.page_size,
+                                    expected,
+                                    c.header.size,
+                                    c.damaged_remedy()),
+                        SQLITE_CORRUPT);
+    }
+    try {
+        std::size_t objects = 0;
+        text_rows(c.h, "SELECT name FROM sqlite_schema", 0, &objects);
+        c.empty_schema = objects == 0;
+    }
+    catch (const SQLite::Exception& e) {
+        throw c.sqlite_failure(e, errc::open_failed, "");
+    }
+    if (c.main_only) {
+        main_file_view seen;
+        try {
+            seen = view_of(c.h);
         }
-        ++n;
-    }
-    sqlite3_finalize(s);
-    if (rc != SQLITE_DONE)
-        throw SQLite::Exception(db, rc);
-    if (total)
-        *total = n;
-    return rows;
-}
-
-std::string pragma_value(sqlite3* db, const std::string& name)
-{
-    auto rows = rows_of(db, "PRAGMA " + name, 1);
-    return rows.empty() ? std::string() : rows.front();
-}
-
-/// sqlite3_exec, retrying SQLITE_BUSY until `timeout` passed: changing the journal mode needs an exclusive
-/// lock, and SQLite returns BUSY at once (no busy handler, to avoid a deadlock) while another connection
-/// holds a write lock. The contract is "busy after about busy_timeout", so wait here.
-int exec_waiting(sqlite3* db, const std::string& sql, std::chrono::milliseconds timeout)
-{
-    const auto until = clock::now() + timeout;
-    for (;;) {
-        const int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr);
-        if ((rc & 0xff) != SQLITE_BUSY || clock::now() >= until)
-            return rc;
-        sqlite3_sleep(10); // the same back-off the busy handler would use
+        catch (const SQLite::Exception& e) {
+            throw c.sqlite_failure(e, errc::open_failed, "");
+        }
+        const std::int64_t with_wal = seen.schema_version;
+        const bool ledger_lost = c.main_only->has_ledger && !seen.has_ledger;
+        if (with_wal < c.main_only->schema_version || ledger_lost)
+            throw error(errc::integrity_check_failed,
+                        fmt::format("Boot of '{}' failed at step 'read schema': the file '{}-wal' next to it "
+                                    "does not belong to this database: read with it, the database {} "
+                                    "(schema version {} with the -wal, {} in the main file alone). Nothing "
+                                    "was modified. If '{}-wal' was copied or left there by mistake, move it "
+                                    "(and '{}-shm') away and boot again; if the main file was replaced by an "
+                                    "older copy, put the matching file back.",
+                                    c.o.path,
+                                    c.o.path,
+                                    ledger_lost ? "loses its migration ledger (dbactor_migrations)"
+                                                : "goes back to an older schema",
+                                    with_wal,
+                                    c.main_only->schema_version,
+                                    c.o.path,
+                                    c.o.path),
+                        SQLITE_CORRUPT);
     }
 }
 
-/// What `PRAGMA name` reads back as when it was set to `value` (synchronous reads back as a number).
-std::string expected_readback(const std::string& name, const std::string& value)
+// 3. Integrity, still without writing.
+void step_3_integrity_check(boot_context& c)
 {
-    const std::string n = lower(name), v = lower(value);
-    if (n == "synchronous") {
-        if (v == "off")
-            return "0";
-        if (v == "normal")
-            return "1";
-        if (v == "full")
-            return "2";
-        if (v == "extra")
-            return "3";
+    if (c.o.integrity_check == check_level::none || c.empty_schema) {
+        c.report.integrity = c.o.integrity_check == check_level::none ? "skipped" : "ok";
+        return;
     }
-    if (v == "on" || v == "true" || v == "yes")
-        return "1";
-    if (v == "off" || v == "false" || v == "no")
-        return "0";
-    return v;
-}
-
-/// The first bytes of the main file, read without SQLite (which would not be asked to write anything
-/// either, but this way the checks need no connection at all).
-struct file_header
-{
-    bool exists = false;
-    std::uintmax_t size = 0;
-    bool sqlite_magic = false;
-    std::uint32_t page_size = 0;
-    std::uint32_t page_count = 0; ///< the in-header database size, 0 when not valid
-    bool wal_mode = false;        ///< header bytes 18/19 = 2
-};
-
-file_header read_header(const std::string& path)
-{
-    file_header h;
-    std::error_code ec;
-    if (!fs::is_regular_file(path, ec))
-        return h;
-    h.exists = true;
-    h.size = fs::file_size(path, ec);
-    std::array<unsigned char, 100> b{};
-    std::ifstream in(path, std::ios::binary);
-    in.read(reinterpret_cast<char*>(b.data()), b.size());
-    const auto got = static_cast<std::size_t>(in.gcount());
-    static constexpr char magic[] = "SQLite format 3";
-    h.sqlite_magic = got >= 16 && std::equal(magic, magic + 16, b.begin());
-    if (got < 100 || !h.sqlite_magic)
-        return h;
-    auto be32 = [&](int i) {
-        return (std::uint32_t(b[i]) << 24) | (std::uint32_t(b[i + 1]) << 16) |
-               (std::uint32_t(b[i + 2]) << 8) | std::uint32_t(b[i + 3]);
-    };
-    h.page_size = (std::uint32_t(b[16]) << 8) | b[17];
-    if (h.page_size == 1)
-        h.page_size = 65536;
-    h.wal_mode = b[18] == 2 && b[19] == 2;
-    if (be32(24) == be32(92)) // the in-header size is valid only when the change counters agree
-        h.page_count = be32(28);
-    return h;
-}
-
-std::string file_uri(const std::string& path, const char* params)
-{
-    std::string uri = "file:";
-    for (unsigned char ch : fs::absolute(path).string()) {
-        if (std::isalnum(ch) || ch == '/' || ch == '.' || ch == '-' || ch == '_' || ch == '~')
-            uri.push_back(static_cast<char>(ch));
-        else
-            uri += fmt::format("%{:02X}", ch);
+    const char* pragma = c.o.integrity_check == check_level::full ? "integrity_check" : "quick_check";
+    std::vector<std::string> rows;
+    try {
+        rows = text_rows(c.h, fmt::format("PRAGMA {}(20)", pragma), 20);
     }
-    return uri + "?" + params;
+    catch (const SQLite::Exception& e) {
+        throw c.sqlite_failure(e, errc::integrity_check_failed, "");
+    }
+    if (rows.size() == 1 && rows.front() == "ok") {
+        c.report.integrity = "ok";
+        return;
+    }
+    rows = problem_lines(rows);
+    std::string first;
+    for (std::size_t i = 0; i < rows.size() && i < 5; ++i)
+        first += (i ? "; " : "") + rows[i];
+    c.report.integrity = first;
+    throw error(
+        errc::integrity_check_failed,
+        fmt::format("Boot of '{}' failed at step 'integrity check': PRAGMA {} reported {}{}: {}. {}",
+                    c.o.path,
+                    pragma,
+                    rows.size() >= 20 ? "20 or more problems" : fmt::format("{} problem(s)", rows.size()),
+                    rows.size() > 5 ? ", the first five" : "",
+                    first,
+                    c.damaged_remedy()),
+        SQLITE_CORRUPT);
 }
 
-/// What the main file says on its own, without its -wal (read through an immutable connection, which takes
-/// no locks and creates nothing).
-struct main_file_view
-{
-    std::int64_t schema_version = 0;
-    bool has_ledger = false;
-};
-
-/// The schema cookie and whether the ledger exists, as `db` sees the database. Throws SQLite::Exception.
-main_file_view view_of(sqlite3* db)
-{
-    main_file_view v;
-    v.schema_version = std::stoll(pragma_value(db, "schema_version"));
-    v.has_ledger =
-        !rows_of(db, "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'dbactor_migrations'", 1)
-             .empty();
-    return v;
-}
-
-/// Reads the main file alone; nullopt when it cannot be read that way (the checks after it will say why).
-/// Nothing in a WAL names its database, and SQLite replays any -wal with valid frames over the main file.
-/// A -wal of the same database only ever moves it forward: the schema cookie never decreases (VACUUM
-/// increments it too) and the migration ledger, once there, stays. A -wal that moves it backwards belongs
-/// to another database (or to an older copy of this one).
-std::optional<main_file_view> read_main_file_only(const std::string& path, const std::string& vfs)
+// 4. application_id (DESIGN.md's step 5) is checked before anything is written: journal_mode=WAL in step 5
+// rewrites the header of another application's file too. A new database gets its id at the end of step 5.
+void step_4_check_application_id(boot_context& c)
 {
     try {
-        SQLite::Database alone(file_uri(path, "mode=ro&immutable=1"),
-                               SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_URI,
-                               0,
-                               vfs);
-        return view_of(alone.getHandle());
+        c.app_id = std::stoll(text_value(c.h, "PRAGMA application_id"));
     }
-    catch (...) {
-        return std::nullopt;
+    catch (const SQLite::Exception& e) {
+        throw c.sqlite_failure(e, errc::open_failed, "");
+    }
+    if (c.o.application_id && !c.empty_schema && c.app_id != *c.o.application_id)
+        throw error(
+            errc::wrong_application,
+            fmt::format("Boot of '{}' failed at step 'application_id': the database belongs to another "
+                        "application (PRAGMA application_id is {} ({:#x}), this program expects {} "
+                        "({:#x})). It was not modified; check the path.",
+                        c.o.path,
+                        c.app_id,
+                        static_cast<std::uint32_t>(c.app_id),
+                        *c.o.application_id,
+                        static_cast<std::uint32_t>(*c.o.application_id)));
+}
+
+// 5. Pragmas (DESIGN.md's step 4), each read back. A read-only boot sets none and only reports them.
+void step_5_pragmas(boot_context& c)
+{
+    const auto pragmas = boot_pragmas(c.o);
+    for (const auto& [name, value] : pragmas) {
+        try {
+            if (!c.o.read_only || lower(name) == "busy_timeout") {
+                const std::string sql = fmt::format("PRAGMA {} = {}", name, value);
+                if (exec_waiting(c.h, sql, c.o.busy_timeout) != SQLITE_OK)
+                    throw SQLite::Exception(c.h, sqlite3_extended_errcode(c.h));
+            }
+            std::string actual = lower(text_value(c.h, "PRAGMA " + name));
+            if (c.o.read_only && lower(name) == "journal_mode" && c.header.wal_mode)
+                actual = "wal"; // opened immutable: the file itself is in WAL mode
+            c.report.pragmas.push_back({name, value, actual});
+            if (c.o.read_only)
+                continue;
+            if (lower(name) == "journal_mode" && c.memory && actual == "memory")
+                continue;
+            if (actual != expected_readback(name, value))
+                throw error(
+                    errc::pragma_mismatch,
+                    fmt::format("Boot of '{}' failed at step 'pragmas': PRAGMA {} was set to '{}' but "
+                                "reads back '{}'. The file system or VFS may not support it (WAL needs "
+                                "shared memory: a local file system); choose another value.",
+                                c.o.path,
+                                name,
+                                value,
+                                actual));
+        }
+        catch (const SQLite::Exception& e) {
+            throw c.sqlite_failure(
+                e,
+                errc::pragma_mismatch,
+                fmt::format("PRAGMA {} = {} was refused; check the pragma's name and value.", name, value));
+        }
+    }
+    if (!c.o.read_only && c.o.application_id && c.app_id != *c.o.application_id) {
+        const std::string sql = fmt::format("PRAGMA application_id = {}", *c.o.application_id);
+        if (exec_waiting(c.h, sql, c.o.busy_timeout) != SQLITE_OK)
+            throw c.sqlite_failure(SQLite::Exception(c.h, sqlite3_extended_errcode(c.h)),
+                                   errc::open_failed,
+                                   "Setting the application_id of the new database failed.");
     }
 }
 
-/// Records each step's duration in the report.
-class stepper
+// 6. Migrations: applied (each in its own transaction), or only reported by a read-only boot.
+void step_6_migrations(boot_context& c)
 {
-public:
-    explicit stepper(boot_summary& r) : r_(r) {}
-    template <class Fn>
-    void operator()(const char* name, Fn&& fn)
-    {
-        current_ = name;
-        const auto t0 = clock::now();
-        fn();
-        r_.steps.emplace_back(name, std::chrono::duration_cast<std::chrono::microseconds>(clock::now() - t0));
+    auto state = compare_state(c.o.migrations, read_ledger(c.h, c.o.path));
+    if (c.o.read_only || !c.o.apply_migrations) {
+        c.report.migrations = std::move(state);
+        return;
     }
-    const char* current() const { return current_; }
+    refuse_inconsistent(state, c.o.migrations, c.o.path);
+    std::vector<std::int64_t> applied_now;
+    for (const auto& s : state) {
+        if (s.status != migration_status::state::pending)
+            continue;
+        const auto& m = c.o.migrations.items()[static_cast<std::size_t>(s.version - 1)];
+        if (run_migration(c.h, m, true, c.o.path)) {
+            applied_now.push_back(m.version);
+            log(c.o, log_level::info, fmt::format("Applied migration {} to '{}'.", m.source, c.o.path));
+        }
+    }
+    c.report.migrations = compare_state(c.o.migrations, read_ledger(c.h, c.o.path));
+    refuse_inconsistent(c.report.migrations, c.o.migrations, c.o.path); // another migrator may be newer
+    for (auto& s : c.report.migrations)
+        s.applied_now = std::find(applied_now.begin(), applied_now.end(), s.version) != applied_now.end();
+}
 
-private:
-    boot_summary& r_;
-    const char* current_ = "open";
-};
+// 7. Foreign keys, after the migrations. A caller that migrates after boot (dbtool migrate) checks after its
+// own migrations instead: checked here, a violation a pending migration repairs would block it.
+void step_7_foreign_key_check(boot_context& c)
+{
+    std::vector<std::string> first;
+    try {
+        c.report.foreign_key_violations = foreign_key_violations(c.h, first, 5);
+    }
+    catch (const error& e) {
+        throw error(e.value(),
+                    fmt::format("Boot of '{}' failed at step 'foreign_key_check': {}", c.o.path, e.what()),
+                    e.sqlite_code());
+    }
+    if (c.report.foreign_key_violations > 0 && !c.o.read_only)
+        throw error(errc::foreign_key_violation,
+                    fmt::format("Boot of '{}' failed at step 'foreign_key_check': {} row(s) refer to missing "
+                                "parent rows, e.g. {}. Fix the data (delete or re-point those rows) in a "
+                                "migration or with dbtool, then boot again.",
+                                c.o.path,
+                                c.report.foreign_key_violations,
+                                fmt::join(first, "; ")));
+}
+
+void boot_steps(const options& o,
+                boot_summary& report,
+                std::unique_ptr<SQLite::Database>& db,
+                immutable_open& im)
+{
+    const auto t0 = clock::now();
+    report = boot_summary{};
+    report.path = o.path;
+    report.sqlite_version = sqlite3_libversion();
+    boot_context c{o, report, db, im};
+    c.memory = is_memory(o.path);
+    c.plain_file = !c.memory && !o.path.starts_with("file:");
+    timed(c, "open", step_1_open);
+    timed(c, "read schema", step_2_read_schema);
+    timed(c, "integrity check", step_3_integrity_check);
+    timed(c, "application_id", step_4_check_application_id);
+    timed(c, "pragmas", step_5_pragmas);
+    timed(c, "migrations", step_6_migrations);
+    if (o.check_foreign_keys)
+        timed(c, "foreign_key_check", step_7_foreign_key_check);
+    else
+        report.steps.emplace_back("foreign_key_check (skipped)", std::chrono::microseconds(0));
+    try {
+        report.schema_version = std::stoll(text_value(c.h, "PRAGMA user_version"));
+    }
+    catch (const SQLite::Exception& e) {
+        throw c.sqlite_failure(e, errc::open_failed, "");
+    }
+    report.total = std::chrono::duration_cast<std::chrono::microseconds>(clock::now() - t0);
+}
+
+void close_without_checkpoint(std::unique_ptr<SQLite::Database>& db) noexcept
+{
+    // The last connection to close a WAL database checkpoints the -wal into the main file. A failed
+    // boot must not: a file refused at boot stays byte-for-byte what it was, and a -wal that is not
+    // its own is never copied into it.
+    if (db) {
+        sqlite3_db_config(db->getHandle(), SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, nullptr);
+        db.reset();
+    }
+}
 
 } // namespace
 
@@ -229,57 +452,6 @@ void log(const options& o, log_level level, std::string_view message) noexcept
         // A logging hook must not take the actor down.
     }
 }
-
-namespace {
-
-/// What a read-only boot saw of the file before it opened it as immutable (no locks, so a writer that starts
-/// meanwhile is not noticed by SQLite).
-struct immutable_open
-{
-    bool allowed = true; ///< false on the retry: a normal read-only open
-    bool used = false;
-    std::array<char, 100> header{};
-    std::uintmax_t size = 0;
-    fs::file_time_type mtime{};
-};
-
-void take_snapshot(const std::string& path, immutable_open& im)
-{
-    std::error_code ec;
-    im.size = fs::file_size(path, ec);
-    im.mtime = fs::last_write_time(path, ec);
-    std::ifstream in(path, std::ios::binary);
-    in.read(im.header.data(), static_cast<std::streamsize>(im.header.size()));
-}
-
-/// Whether the file may have changed under an immutable connection since take_snapshot: a -wal appeared (a
-/// writer started), or the header, size or modification time differ (a checkpoint wrote pages).
-bool changed_since(const std::string& path, const immutable_open& im)
-{
-    immutable_open now;
-    take_snapshot(path, now);
-    std::error_code ec;
-    return fs::exists(path + "-wal", ec) || now.header != im.header || now.size != im.size ||
-           now.mtime != im.mtime;
-}
-
-void boot_steps(const options& o,
-                boot_summary& report,
-                std::unique_ptr<SQLite::Database>& db,
-                immutable_open& im);
-
-void close_without_checkpoint(std::unique_ptr<SQLite::Database>& db) noexcept
-{
-    // The last connection to close a WAL database checkpoints the -wal into the main file. A failed
-    // boot must not: a file refused at boot stays byte-for-byte what it was, and a -wal that is not
-    // its own is never copied into it.
-    if (db) {
-        sqlite3_db_config(db->getHandle(), SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, nullptr);
-        db.reset();
-    }
-}
-
-} // namespace
 
 std::unique_ptr<SQLite::Database> boot(const options& o, boot_summary& report)
 {
@@ -314,378 +486,6 @@ std::unique_ptr<SQLite::Database> boot(const options& o, boot_summary& report)
         }
     }
 }
-
-namespace {
-void boot_steps(const options& o,
-                boot_summary& report,
-                std::unique_ptr<SQLite::Database>& db,
-                immutable_open& im)
-{
-    const auto t0 = clock::now();
-    report = boot_summary{};
-    report.path = o.path;
-    report.sqlite_version = sqlite3_libversion();
-    const bool memory = is_memory(o.path);
-    const bool plain_file = !memory && !o.path.starts_with("file:");
-    stepper step(report);
-    sqlite3* h = nullptr;
-
-    // Wraps an SQLite failure of the current step into a sentence: what, where, SQLite's text, what to do.
-    auto sqlite_failure = [&](const SQLite::Exception& e, errc otherwise, std::string_view advice) {
-        const int ext = e.getExtendedErrorCode();
-        const errc code = errc_for_sqlite(ext, otherwise);
-        std::string what = advice.empty() ? std::string() : " " + std::string(advice);
-        if (code == errc::busy)
-            what = fmt::format(
-                " Another connection held a lock for longer than busy_timeout ({} ms); retry when "
-                "it is done, or raise options::busy_timeout.",
-                o.busy_timeout.count());
-        else if (code == errc::not_a_database)
-            what =
-                " The file is not a SQLite database (or is encrypted); check the path. It was not modified.";
-        else if (code == errc::integrity_check_failed)
-            what = fmt::format(" The database is damaged and was not modified; restore it from a backup, or "
-                               "salvage it with `sqlite3 {} .recover`.",
-                               o.path);
-        return error(
-            code,
-            fmt::format("Boot of '{}' failed at step '{}': {}.{}", o.path, step.current(), e.what(), what),
-            ext);
-    };
-
-    // 1. Open. Nothing here writes; the file is created (empty) only when allowed.
-    file_header header;
-    std::optional<main_file_view> main_only; // set when a non-empty -wal lies next to a database file
-    step("open", [&] {
-        if (plain_file)
-            header = read_header(o.path);
-        if (plain_file && header.sqlite_magic && header.size > 0) {
-            std::error_code ec;
-            if (fs::exists(o.path + "-wal", ec) && fs::file_size(o.path + "-wal", ec) > 0)
-                main_only = read_main_file_only(o.path, o.vfs); // before the -wal is read with the file
-        }
-        report.created = memory || !header.exists || header.size == 0;
-        std::string open_path = o.path;
-        int flags = SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_URI;
-        if (o.read_only) {
-            flags |= SQLITE_OPEN_READONLY;
-            if (plain_file && !header.exists)
-                throw error(
-                    errc::open_failed,
-                    fmt::format("The database '{}' does not exist. A read-only boot (dbtool check/status) "
-                                "never creates one; check the path, or create it with `dbtool migrate`.",
-                                o.path));
-            // A read-only connection to a WAL database would create -wal and -shm files when there are none
-            // (no writer is running): read the main file as immutable instead, which creates nothing.
-            if (im.allowed && plain_file && header.wal_mode && o.vfs.empty() &&
-                !fs::exists(o.path + "-wal")) {
-                take_snapshot(o.path, im);
-                im.used = true;
-                open_path = file_uri(o.path, "mode=ro&immutable=1");
-            }
-        }
-        else {
-            flags |= SQLITE_OPEN_READWRITE;
-            if (o.create)
-                flags |= SQLITE_OPEN_CREATE;
-            if (plain_file) {
-                // Fail fast and clearly where SQLite would say only "unable to open" or "readonly database"
-                // after the first write.
-                const fs::path dir = fs::absolute(o.path).parent_path();
-                if (header.exists && ::access(o.path.c_str(), W_OK) != 0)
-                    throw error(
-                        errc::open_failed,
-                        fmt::format("The database '{}' is read-only (no write permission). dbactor opens "
-                                    "a database for writing: make the file writable (chmod u+w), or use "
-                                    "options::read_only / dbtool check to inspect it.",
-                                    o.path));
-                if (::access(dir.c_str(), W_OK | X_OK) != 0)
-                    throw error(
-                        errc::open_failed,
-                        fmt::format("The directory '{}' of the database '{}' is not writable (or does "
-                                    "not exist). SQLite creates '{}-wal' and '{}-shm' next to the database; "
-                                    "make the directory writable, or move the database.",
-                                    dir.string(),
-                                    o.path,
-                                    o.path,
-                                    o.path));
-                if (!header.exists && !o.create)
-                    throw error(
-                        errc::open_failed,
-                        fmt::format("The database '{}' does not exist and options::create is false. Check "
-                                    "the path, or set create = true to make a new database.",
-                                    o.path));
-            }
-        }
-        try {
-            db = std::make_unique<SQLite::Database>(open_path, flags, 0, o.vfs);
-        }
-        catch (const SQLite::Exception& e) {
-            throw error(
-                errc::open_failed,
-                fmt::format("Cannot open the database '{}'{}: {}. Check that the path exists and is "
-                            "writable{}.",
-                            o.path,
-                            o.vfs.empty() ? std::string() : fmt::format(" with VFS '{}'", o.vfs),
-                            e.what(),
-                            o.vfs.empty() ? "" : ", and that the VFS is registered (sqlite3_vfs_register)"),
-                e.getExtendedErrorCode());
-        }
-        h = db->getHandle();
-        sqlite3_extended_result_codes(h, 1);
-        sqlite3_busy_timeout(h, static_cast<int>(o.busy_timeout.count()));
-    });
-
-    // 2. Read the schema: a non-database fails here; a truncated file is caught from its own header.
-    bool empty_schema = true;
-    step("read schema", [&] {
-        if (plain_file && header.exists && header.size > 0) {
-            std::error_code ec;
-            const bool wal_pending =
-                fs::exists(o.path + "-wal", ec) && fs::file_size(o.path + "-wal", ec) > 0;
-            const auto expected = std::uintmax_t(header.page_count) * header.page_size;
-            if (!wal_pending && header.page_count > 0 && header.size < expected)
-                throw error(
-                    errc::integrity_check_failed,
-                    fmt::format("Boot of '{}' failed at step 'read schema': the file is truncated (its "
-                                "header says {} pages of {} bytes, {} bytes, but the file has {} bytes). "
-                                "The database is damaged and was not modified; restore it from a backup, "
-                                "or salvage it with `sqlite3 {} .recover`.",
-                                o.path,
-                                header.page_count,
-                                header.page_size,
-                                expected,
-                                header.size,
-                                o.path),
-                    SQLITE_CORRUPT);
-        }
-        try {
-            std::size_t objects = 0;
-            rows_of(h, "SELECT name FROM sqlite_schema", 0, &objects);
-            empty_schema = objects == 0;
-        }
-        catch (const SQLite::Exception& e) {
-            throw sqlite_failure(e, errc::open_failed, "");
-        }
-        if (main_only) {
-            main_file_view seen;
-            try {
-                seen = view_of(h);
-            }
-            catch (const SQLite::Exception& e) {
-                throw sqlite_failure(e, errc::open_failed, "");
-            }
-            const std::int64_t with_wal = seen.schema_version;
-            const bool ledger_lost = main_only->has_ledger && !seen.has_ledger;
-            if (with_wal < main_only->schema_version || ledger_lost)
-                throw error(
-                    errc::integrity_check_failed,
-                    fmt::format("Boot of '{}' failed at step 'read schema': the file '{}-wal' next to it "
-                                "does not belong to this database: read with it, the database {} "
-                                "(schema version {} with the -wal, {} in the main file alone). Nothing "
-                                "was modified. If '{}-wal' was copied or left there by mistake, move it "
-                                "(and '{}-shm') away and boot again; if the main file was replaced by an "
-                                "older copy, put the matching file back.",
-                                o.path,
-                                o.path,
-                                ledger_lost ? "loses its migration ledger (dbactor_migrations)"
-                                            : "goes back to an older schema",
-                                with_wal,
-                                main_only->schema_version,
-                                o.path,
-                                o.path),
-                    SQLITE_CORRUPT);
-        }
-    });
-
-    // 3. Integrity, still without writing.
-    step("integrity check", [&] {
-        if (o.integrity_check == check_level::none || empty_schema) {
-            report.integrity = o.integrity_check == check_level::none ? "skipped" : "ok";
-            return;
-        }
-        const char* pragma = o.integrity_check == check_level::full ? "integrity_check" : "quick_check";
-        std::vector<std::string> rows;
-        try {
-            rows = rows_of(h, fmt::format("PRAGMA {}(20)", pragma), 20);
-        }
-        catch (const SQLite::Exception& e) {
-            throw sqlite_failure(e, errc::integrity_check_failed, "");
-        }
-        if (rows.size() == 1 && rows.front() == "ok") {
-            report.integrity = "ok";
-            return;
-        }
-        // integrity_check puts several problems in one row, one per line.
-        std::vector<std::string> lines;
-        for (const auto& row : rows) {
-            std::size_t pos = 0;
-            while (pos <= row.size()) {
-                const auto nl = row.find('\n', pos);
-                auto line = row.substr(pos, nl == std::string::npos ? std::string::npos : nl - pos);
-                if (!line.empty() && !line.starts_with("*** in database"))
-                    lines.push_back(std::move(line));
-                if (nl == std::string::npos)
-                    break;
-                pos = nl + 1;
-            }
-        }
-        rows = std::move(lines);
-        std::string first;
-        for (std::size_t i = 0; i < rows.size() && i < 5; ++i)
-            first += (i ? "; " : "") + rows[i];
-        report.integrity = first;
-        throw error(
-            errc::integrity_check_failed,
-            fmt::format("Boot of '{}' failed at step 'integrity check': PRAGMA {} reported {}{}: {}. The "
-                        "database is damaged and was not modified; restore it from a backup, or salvage "
-                        "it with `sqlite3 {} .recover`.",
-                        o.path,
-                        pragma,
-                        rows.size() >= 20 ? "20 or more problems" : fmt::format("{} problem(s)", rows.size()),
-                        rows.size() > 5 ? ", the first five" : "",
-                        first,
-                        o.path),
-            SQLITE_CORRUPT);
-    });
-
-    // 5a. application_id is checked before anything is written (journal_mode=WAL rewrites the header of
-    // another application's file too); a new database gets it after the pragmas.
-    std::int64_t app_id = 0;
-    step("application_id", [&] {
-        try {
-            app_id = std::stoll(pragma_value(h, "application_id"));
-        }
-        catch (const SQLite::Exception& e) {
-            throw sqlite_failure(e, errc::open_failed, "");
-        }
-        if (o.application_id && !empty_schema && app_id != *o.application_id)
-            throw error(
-                errc::wrong_application,
-                fmt::format("Boot of '{}' failed at step 'application_id': the database belongs to another "
-                            "application (PRAGMA application_id is {} ({:#x}), this program expects {} "
-                            "({:#x})). It was not modified; check the path.",
-                            o.path,
-                            app_id,
-                            static_cast<std::uint32_t>(app_id),
-                            *o.application_id,
-                            static_cast<std::uint32_t>(*o.application_id)));
-    });
-
-    // 4. Pragmas, each read back. A read-only boot sets none and only reports them.
-    step("pragmas", [&] {
-        std::vector<std::pair<std::string, std::string>> pragmas = {
-            {"journal_mode", "wal"},
-            {"synchronous", o.synchronous == synchronous_mode::full ? "full" : "normal"},
-            {"foreign_keys", "on"},
-            {"busy_timeout", std::to_string(o.busy_timeout.count())},
-            {"journal_size_limit", std::to_string(o.journal_size_limit)},
-        };
-        pragmas.insert(pragmas.end(), o.pragmas.begin(), o.pragmas.end());
-        for (const auto& [name, value] : pragmas) {
-            try {
-                if (!o.read_only || lower(name) == "busy_timeout") {
-                    const std::string sql = fmt::format("PRAGMA {} = {}", name, value);
-                    if (exec_waiting(h, sql, o.busy_timeout) != SQLITE_OK)
-                        throw SQLite::Exception(h, sqlite3_extended_errcode(h));
-                }
-                std::string actual = lower(pragma_value(h, name));
-                if (o.read_only && lower(name) == "journal_mode" && header.wal_mode)
-                    actual = "wal"; // opened immutable: the file itself is in WAL mode
-                report.pragmas.push_back({name, value, actual});
-                if (o.read_only)
-                    continue;
-                if (lower(name) == "journal_mode" && memory && actual == "memory")
-                    continue;
-                if (actual != expected_readback(name, value))
-                    throw error(
-                        errc::pragma_mismatch,
-                        fmt::format("Boot of '{}' failed at step 'pragmas': PRAGMA {} was set to '{}' but "
-                                    "reads back '{}'. The file system or VFS may not support it (WAL needs "
-                                    "shared memory: a local file system); choose another value.",
-                                    o.path,
-                                    name,
-                                    value,
-                                    actual));
-            }
-            catch (const SQLite::Exception& e) {
-                throw sqlite_failure(
-                    e,
-                    errc::pragma_mismatch,
-                    fmt::format(
-                        "PRAGMA {} = {} was refused; check the pragma's name and value.", name, value));
-            }
-        }
-        if (!o.read_only && o.application_id && app_id != *o.application_id) {
-            const std::string sql = fmt::format("PRAGMA application_id = {}", *o.application_id);
-            if (exec_waiting(h, sql, o.busy_timeout) != SQLITE_OK)
-                throw sqlite_failure(SQLite::Exception(h, sqlite3_extended_errcode(h)),
-                                     errc::open_failed,
-                                     "Setting the application_id of the new database failed.");
-        }
-    });
-
-    // 6. Migrations: applied (each in its own transaction), or only reported by a read-only boot.
-    step("migrations", [&] {
-        auto state = compare_state(o.migrations, read_ledger(h, o.path));
-        if (o.read_only || !o.apply_migrations) {
-            report.migrations = std::move(state);
-            return;
-        }
-        refuse_inconsistent(state, o.migrations, o.path);
-        std::vector<std::int64_t> applied_now;
-        for (const auto& s : state) {
-            if (s.status != migration_status::state::pending)
-                continue;
-            const auto& m = o.migrations.items()[static_cast<std::size_t>(s.version - 1)];
-            if (run_migration(h, m, true, o.path)) {
-                applied_now.push_back(m.version);
-                log(o, log_level::info, fmt::format("Applied migration {} to '{}'.", m.source, o.path));
-            }
-        }
-        report.migrations = compare_state(o.migrations, read_ledger(h, o.path));
-        refuse_inconsistent(report.migrations, o.migrations, o.path); // another migrator may be newer
-        for (auto& s : report.migrations)
-            s.applied_now = std::find(applied_now.begin(), applied_now.end(), s.version) != applied_now.end();
-    });
-
-    // 6b. Foreign keys, after the migrations. A caller that migrates after boot (dbtool migrate) checks after
-    // its own migrations instead: checked here, a violation a pending migration repairs would block it.
-    auto check_foreign_keys = [&] {
-        std::vector<std::string> first;
-        try {
-            report.foreign_key_violations = foreign_key_violations(h, first, 5);
-        }
-        catch (const error& e) {
-            throw error(e.value(),
-                        fmt::format("Boot of '{}' failed at step 'foreign_key_check': {}", o.path, e.what()),
-                        e.sqlite_code());
-        }
-        if (report.foreign_key_violations > 0 && !o.read_only)
-            throw error(
-                errc::foreign_key_violation,
-                fmt::format("Boot of '{}' failed at step 'foreign_key_check': {} row(s) refer to missing "
-                            "parent rows, e.g. {}. Fix the data (delete or re-point those rows) in a "
-                            "migration or with dbtool, then boot again.",
-                            o.path,
-                            report.foreign_key_violations,
-                            fmt::join(first, "; ")));
-    };
-    if (o.check_foreign_keys)
-        step("foreign_key_check", check_foreign_keys);
-    else
-        report.steps.emplace_back("foreign_key_check (skipped)", std::chrono::microseconds(0));
-
-    try {
-        report.schema_version = std::stoll(pragma_value(h, "user_version"));
-    }
-    catch (const SQLite::Exception& e) {
-        throw sqlite_failure(e, errc::open_failed, "");
-    }
-    report.total = std::chrono::duration_cast<std::chrono::microseconds>(clock::now() - t0);
-}
-
-} // namespace
 
 std::unique_ptr<SQLite::Database> open_reader(const options& o)
 {

@@ -1,0 +1,279 @@
+#include <dbactor/detail/migrate.hpp>
+
+#include <dbactor/detail/ledger.hpp>
+#include <dbactor/detail/sql_failure.hpp>
+#include <dbactor/detail/sql_text.hpp>
+#include <dbactor/error.hpp>
+
+#include <SQLiteCpp/Exception.h>
+#include <fmt/format.h>
+#include <sqlite3.h>
+
+#include <chrono>
+#include <string>
+
+namespace dbactor::detail {
+namespace {
+
+using clock = std::chrono::steady_clock;
+
+/// Where a script failed and what to do: `source:line:col: what. Migration label failed … on 'path'…`.
+[[noreturn]] void fail_script(sqlite3* db,
+                              std::string_view text,
+                              std::size_t offset,
+                              const std::string& what,
+                              int ext,
+                              errc code,
+                              const std::string& source,
+                              bool transactional,
+                              const std::string& path,
+                              const std::string& label)
+{
+    const auto [line, col] = line_col(text, offset);
+    const std::string advice = remedy_for(db, code);
+    throw error(code,
+                fmt::format("{}:{}:{}: {}. Migration {} {} on '{}'{}",
+                            source,
+                            line,
+                            col,
+                            what,
+                            label,
+                            transactional ? "failed and was rolled back" : "failed part-way (no-transaction)",
+                            path,
+                            advice.empty()
+                                ? "; migrations before it stay applied. Fix the statement and run again."
+                                : ". " + advice),
+                ext);
+}
+
+/// Runs `text` one statement at a time, so that a failure names its line and column.
+void run_script(sqlite3* db,
+                std::string_view text,
+                const std::string& source,
+                bool transactional,
+                const std::string& path,
+                const std::string& label)
+{
+    auto fail = [&](std::size_t offset, const std::string& what, int ext, errc code) {
+        fail_script(db, text, offset, what, ext, code, source, transactional, path, label);
+    };
+    // SQLite's error offset is relative to the statement being prepared or run, which starts at `here`.
+    auto fail_at_sqlite_offset = [&](std::size_t here, std::size_t otherwise) {
+        const int off = sqlite3_error_offset(db);
+        const int ext = sqlite3_extended_errcode(db);
+        fail(off >= 0 ? here + static_cast<std::size_t>(off) : otherwise,
+             sqlite_text(db),
+             ext,
+             errc_for_sqlite(ext, errc::migration_failed));
+    };
+    std::size_t here = 0;
+    while (here < text.size()) {
+        statement st;
+        try {
+            st.prepare(db, text.substr(here));
+        }
+        catch (const SQLite::Exception&) {
+            fail_at_sqlite_offset(here, skip_blank(text, here));
+        }
+        if (!st) // only white space, comments or empty statements were left (or a NUL byte, where SQLite
+                 // stops)
+            break;
+        // The saved SQL runs from `here` to the prepare's tail: leading blanks and empty statements included.
+        const std::size_t length = std::char_traits<char>::length(sqlite3_sql(st.get()));
+        const std::size_t stmt_at = skip_blank(text, here);
+        const std::string_view sql = text.substr(here, length);
+        if (transactional && is_pragma_foreign_keys(sql))
+            fail(stmt_at,
+                 "PRAGMA foreign_keys has no effect inside a transaction, and each migration runs in one. "
+                 "Remove "
+                 "it and put '-- dbactor: foreign-keys=off' in the file's leading comments: the runner then "
+                 "turns foreign keys off around the transaction and runs foreign_key_check before COMMIT",
+                 0,
+                 errc::migration_failed);
+        if (transactional && is_transaction_control(sql))
+            fail(stmt_at,
+                 "a migration must not begin, commit or roll back the transaction it runs in (use SAVEPOINT "
+                 "for a nested unit, or '-- dbactor: no-transaction' for statements that cannot run in a "
+                 "transaction)",
+                 0,
+                 errc::migration_failed);
+        int rc;
+        while ((rc = st.step()) == SQLITE_ROW) {
+        }
+        if (rc != SQLITE_DONE) // read before any reset, which forgets the error offset
+            fail_at_sqlite_offset(here, stmt_at);
+        here += length;
+    }
+}
+
+std::string label_of(const migration& m, bool up)
+{
+    return fmt::format("{:04}_{}{}", m.version, m.name, up ? ".sql" : ".down.sql");
+}
+
+std::string down_source(const migration& m)
+{
+    const auto slash = m.source.find_last_of('/');
+    const std::string dir = slash == std::string::npos ? std::string() : m.source.substr(0, slash + 1);
+    return fmt::format("{}{:04}_{}.down.sql", dir, m.version, m.name);
+}
+
+[[noreturn]] void throw_modified(const migration& m, const std::string& ledger, const std::string& path)
+{
+    throw error(
+        errc::migration_modified,
+        fmt::format("Migration {} was changed after it was applied to '{}' (ledger checksum {}, file "
+                    "checksum {}). Never edit an applied migration: restore the file as it was applied "
+                    "(e.g. from version control) and put the change in a new migration.",
+                    m.source,
+                    path,
+                    ledger.substr(0, 12),
+                    migration_checksum(m.up_sql).substr(0, 12)));
+}
+
+/// The body of one migration inside BEGIN IMMEDIATE: returns false (and rolls back) when already done.
+bool apply_in_transaction(sqlite3* db,
+                          const migration& m,
+                          bool up,
+                          const std::string& path,
+                          const std::string& source,
+                          const std::string& sql,
+                          bool run_statements,
+                          bool fk_check,
+                          clock::time_point t0)
+{
+    const std::string label = label_of(m, up);
+    exec(db,
+         "BEGIN IMMEDIATE",
+         fmt::format("Migration {} could not start a transaction on '{}'", label, path));
+    exec(db, create_ledger, fmt::format("Creating the migration ledger in '{}'", path));
+    const auto recorded = ledger_checksum(db, m.version, path);
+    const std::string sum = migration_checksum(m.up_sql);
+    if (up ? recorded.has_value() : !recorded.has_value()) {
+        rollback_quietly(db); // another migrator did it while this one waited for the lock
+        if (up && *recorded != sum)
+            throw_modified(m, *recorded, path);
+        return false;
+    }
+    if (!up && *recorded != sum)
+        throw_modified(m, *recorded, path);
+    if (run_statements)
+        run_script(db, sql, source, true, path, label);
+    if (fk_check) {
+        std::vector<std::string> rows;
+        if (const auto n = foreign_key_violations(db, rows); n > 0)
+            throw error(
+                errc::foreign_key_violation,
+                fmt::format("Migration {} (foreign-keys=off) leaves {} foreign-key violation(s) in '{}': "
+                            "{}. It was rolled back. Fix the data the rebuilt table refers to, within "
+                            "the migration, before its end.",
+                            source,
+                            n,
+                            path,
+                            fmt::join(rows, "; ")));
+    }
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - t0).count();
+    const char* change =
+        up ? "INSERT INTO dbactor_migrations (version, name, checksum, applied_at, duration_ms) "
+             "VALUES (?1, ?2, ?3, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), ?4)"
+           : "DELETE FROM dbactor_migrations WHERE version = ?1";
+    const std::string what = fmt::format("Recording {} in the ledger", label);
+    statement st = prepare_or_fail(db, change, errc::migration_failed, what);
+    st.bind(1, m.version);
+    if (up) {
+        st.bind(2, std::string_view(m.name));
+        st.bind(3, std::string_view(sum));
+        st.bind(4, static_cast<std::int64_t>(ms));
+    }
+    if (const int rc = st.run(); rc != SQLITE_DONE)
+        fail_sql(db, rc, errc::migration_failed, what);
+    const std::string uv = fmt::format("PRAGMA user_version = {}", ledger_max(db));
+    exec(db, uv.c_str(), fmt::format("Setting user_version after {}", label));
+    exec(db, "COMMIT", fmt::format("Committing migration {} on '{}'", label, path));
+    return true;
+}
+
+} // namespace
+
+bool run_migration(
+    sqlite3* db, const migration& m, bool up, const std::string& path, std::int64_t* duration_ms)
+{
+    const auto t0 = clock::now();
+    const std::string label = label_of(m, up);
+    if (!up && !m.down_sql)
+        throw error(
+            errc::migration_failed,
+            fmt::format("Migration {} is irreversible: there is no {}. Nothing was reverted; write the down "
+                        "file, or restore a backup to go back.",
+                        m.source,
+                        down_source(m)));
+    const std::string& sql = up ? m.up_sql : *m.down_sql;
+    const std::string source = up ? m.source : down_source(m);
+    const auto d = up ? migration_directives{m.no_transaction, m.foreign_keys_off}
+                      : parse_migration_directives(sql, source);
+    bool done = false;
+    try {
+        if (d.foreign_keys_off) // only outside a transaction does this take effect
+            exec(db, "PRAGMA foreign_keys = OFF", fmt::format("Turning foreign keys off for {}", label));
+        if (d.no_transaction) {
+            // Checked first so that a migration another process recorded is not run again; the statements
+            // then run in autocommit mode and the ledger row is written in a transaction of its own.
+            exec(db,
+                 "BEGIN IMMEDIATE",
+                 fmt::format("Migration {} could not start a transaction on '{}'", label, path));
+            exec(db, create_ledger, fmt::format("Creating the migration ledger in '{}'", path));
+            const bool recorded = ledger_checksum(db, m.version, path).has_value();
+            exec(db, "COMMIT", fmt::format("Reading the ledger of '{}'", path));
+            if (recorded == up) {
+                done = false;
+            }
+            else {
+                run_script(db, sql, source, false, path, label);
+                done = apply_in_transaction(db, m, up, path, source, sql, false, d.foreign_keys_off, t0);
+            }
+        }
+        else {
+            done = apply_in_transaction(db, m, up, path, source, sql, true, d.foreign_keys_off, t0);
+        }
+    }
+    catch (...) {
+        rollback_quietly(db);
+        if (d.foreign_keys_off)
+            sqlite3_exec(db, "PRAGMA foreign_keys = ON", nullptr, nullptr, nullptr);
+        throw;
+    }
+    if (d.foreign_keys_off)
+        exec(db, "PRAGMA foreign_keys = ON", fmt::format("Turning foreign keys back on after {}", label));
+    if (duration_ms)
+        *duration_ms = std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - t0).count();
+    return done;
+}
+
+std::int64_t foreign_key_violations(sqlite3* db, std::vector<std::string>& first, std::size_t limit)
+{
+    // A check that fails to run is not a violation: errc::open_failed unless SQLite's code says more.
+    statement st =
+        prepare_or_fail(db, "PRAGMA foreign_key_check", errc::open_failed, "PRAGMA foreign_key_check");
+    std::int64_t n = 0;
+    int rc;
+    while ((rc = st.step()) == SQLITE_ROW) {
+        if (first.size() < limit) {
+            auto text_or_unknown = [&](int col) {
+                return sqlite3_column_type(st.get(), col) == SQLITE_NULL ? std::string("?")
+                                                                         : st.column_text(col);
+            };
+            first.push_back(fmt::format("{} rowid {} refers to a missing row of {}",
+                                        text_or_unknown(0),
+                                        sqlite3_column_type(st.get(), 1) == SQLITE_NULL
+                                            ? std::string("(none)")
+                                            : std::to_string(st.column_int64(1)),
+                                        text_or_unknown(2)));
+        }
+        ++n;
+    }
+    if (rc != SQLITE_DONE)
+        fail_sql(db, rc, errc::open_failed, "PRAGMA foreign_key_check");
+    return n;
+}
+
+} // namespace dbactor::detail
