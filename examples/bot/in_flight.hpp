@@ -1,5 +1,4 @@
-// bot::in_flight_tracker: what is still running (handlers, the gateway, the loops), so shutdown can wait for
-// it.
+// bot::in_flight_tracker: counts what still runs (handlers, gateway, loops) so shutdown can wait for it.
 #pragma once
 
 #include "common.hpp"

@@ -1,5 +1,4 @@
-// The bot's typed database requests: one struct per thing it stores, each a callable taking
-// dbactor::connection&.
+// The bot's typed database requests: one struct per stored thing, each callable on a dbactor::connection&.
 #pragma once
 
 #include "snowflake.hpp"

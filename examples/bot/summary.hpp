@@ -1,5 +1,4 @@
-// The bot's statistics and what it prints at the end: counters, the loops' reports, the summary, the
-// self-check.
+// The bot's statistics and end of run: counters, loop reports, the printed summary, the self-check.
 #pragma once
 
 #include "bot_core.hpp"
