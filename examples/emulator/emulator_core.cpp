@@ -317,6 +317,56 @@ std::string hms(std::int64_t ms)
     return fmt::format("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60);
 }
 
+/// The crash test (--crash-in-save): waits for the session's saves, then saves `req` with a hook that
+/// raises SIGKILL on the database thread halfway through its chunks. Does not return.
+[[noreturn]] void save_and_crash(dbactor::database& db,
+                                 save_state req,
+                                 std::vector<std::future<std::int64_t>>& saves,
+                                 std::int64_t rom,
+                                 const std::string& player,
+                                 int slot,
+                                 std::ostream& out,
+                                 std::mutex& out_mutex)
+{
+    for (auto& f : saves)
+        f.get();
+    saves.clear();
+    const auto committed =
+        db.read([&](dbactor::connection& c) {
+              return c.query_one<std::int64_t>(
+                  "SELECT version FROM save_slots WHERE rom_id = ? AND player = ? AND slot = ?",
+                  rom,
+                  player,
+                  slot);
+          }).value_or(0);
+    {
+        std::lock_guard lock(out_mutex);
+        fmt::print(out,
+                   "crash-test: killing the process in the middle of a save: rom {} player {} slot {} "
+                   "committed version {}\n",
+                   rom,
+                   player,
+                   slot,
+                   committed);
+        out.flush();
+    }
+    // Runs on the database thread, inside the save's transaction. The page cache is tiny in this
+    // mode (see run()), so the chunks written so far have spilled into the -wal as frames of a
+    // transaction that never commits: recovery must ignore them.
+    req.after_chunk = [&](std::size_t written, std::size_t total) {
+        if (written * 2 < total)
+            return;
+        {
+            std::lock_guard lock(out_mutex);
+            fmt::print(out, "crash-test: SIGKILL after {} of {} chunks\n", written, total);
+            out.flush();
+        }
+        std::raise(SIGKILL);
+    };
+    db.write(req);
+    throw std::logic_error("the crash test's save returned instead of killing the process");
+}
+
 player_result play(const config& cfg,
                    dbactor::database db,
                    const std::vector<std::int64_t>& roms,
@@ -364,46 +414,8 @@ player_result play(const config& cfg,
             total_frames += n;
             const int slot = static_cast<int>(k % 3);
             save_state req{rom, player, slot, state, unix_ms(), {}};
-            if (cfg.crash_in_save != 0 && saves_so_far.fetch_add(1) + 1 == cfg.crash_in_save) {
-                for (auto& f : saves)
-                    f.get();
-                saves.clear();
-                const auto committed =
-                    db.read([&](dbactor::connection& c) {
-                          return c.query_one<std::int64_t>(
-                              "SELECT version FROM save_slots WHERE rom_id = ? AND player = ? AND slot = ?",
-                              rom,
-                              player,
-                              slot);
-                      }).value_or(0);
-                {
-                    std::lock_guard lock(out_mutex);
-                    fmt::print(
-                        out,
-                        "crash-test: killing the process in the middle of a save: rom {} player {} slot {} "
-                        "committed version {}\n",
-                        rom,
-                        player,
-                        slot,
-                        committed);
-                    out.flush();
-                }
-                // Runs on the database thread, inside the save's transaction. The page cache is tiny in this
-                // mode (see run()), so the chunks written so far have spilled into the -wal as frames of a
-                // transaction that never commits: recovery must ignore them.
-                req.after_chunk = [&](std::size_t written, std::size_t total) {
-                    if (written * 2 < total)
-                        return;
-                    {
-                        std::lock_guard lock(out_mutex);
-                        fmt::print(out, "crash-test: SIGKILL after {} of {} chunks\n", written, total);
-                        out.flush();
-                    }
-                    std::raise(SIGKILL);
-                };
-                db.write(req);
-                throw std::logic_error("the crash test's save returned instead of killing the process");
-            }
+            if (cfg.crash_in_save != 0 && saves_so_far.fetch_add(1) + 1 == cfg.crash_in_save)
+                save_and_crash(db, std::move(req), saves, rom, player, slot, out, out_mutex);
             saves.push_back(db.async_write(std::move(req), save_ro, asio::use_future));
             if (total_frames >= 3600)
                 unlocks.push_back(db.async_write(unlock_achievement{rom, player, "one-minute", unix_ms()},
@@ -426,6 +438,70 @@ player_result play(const config& cfg,
         r.played_ms[rom] += played_ms;
     }
     return r;
+}
+
+/// Compares the database after the run with what the players reported: every slot whole, play time,
+/// sessions, versions and achievements. Prints `self-check: ok` or one FAILED line per difference.
+bool self_check(dbactor::database& db, const db_totals& before, const player_result& total, std::ostream& out)
+{
+    std::vector<std::string> problems = db.read(verify_slots{});
+    const db_totals after = read_db_totals(db);
+    for (const auto& [rom, ms] : total.played_ms) {
+        const auto was = before.played_ms.count(rom) ? before.played_ms.at(rom) : 0;
+        const auto now = after.played_ms.count(rom) ? after.played_ms.at(rom) : 0;
+        if (now - was != ms)
+            problems.push_back(
+                fmt::format("ROM {}: play time grew by {} ms, the players played {} ms", rom, now - was, ms));
+    }
+    if (after.sessions - before.sessions != total.sessions)
+        problems.push_back(
+            fmt::format("{} sessions recorded, {} played", after.sessions - before.sessions, total.sessions));
+    if (after.open_sessions != 0)
+        problems.push_back(fmt::format("{} sessions were never stopped", after.open_sessions));
+    if (after.versions - before.versions != total.saves)
+        problems.push_back(fmt::format("slot versions grew by {}, {} saves were acknowledged",
+                                       after.versions - before.versions,
+                                       total.saves));
+    if (after.achievements - before.achievements != total.achievements)
+        problems.push_back(fmt::format("{} achievements recorded, {} unlocked",
+                                       after.achievements - before.achievements,
+                                       total.achievements));
+    for (const auto& p : problems)
+        fmt::print(out, "self-check: FAILED: {}\n", p);
+    if (problems.empty())
+        fmt::print(out, "self-check: ok (every slot whole, play time and versions match)\n");
+    return problems.empty();
+}
+
+/// Prints this run's figures, the play time per game of all runs and the database's statistics.
+void print_report(
+    std::ostream& out, dbactor::database& db, unsigned players, player_result& total, double secs)
+{
+    const auto report = db.read(play_time_report{});
+    fmt::print(out,
+               "this run: {} players, {} sessions, {} saves, {} resumed from a save, {} new achievements in "
+               "{:.2f} s\n",
+               players,
+               total.sessions,
+               total.saves,
+               total.loads,
+               total.achievements,
+               secs);
+    fmt::print(out, "play time per game (all runs):\n");
+    for (const auto& row : report)
+        fmt::print(out,
+                   "  {:<20} {:>4} sessions  {:>10}  (this run {})\n",
+                   row.title,
+                   row.sessions,
+                   hms(row.played_ms),
+                   hms(total.played_ms.count(row.rom_id) ? total.played_ms[row.rom_id] : 0));
+    const auto st = db.stats();
+    fmt::print(out,
+               "database: {} writes, execution p50 {:.3f} ms p99 {:.3f} ms; {} reads\n",
+               st.write.completed,
+               static_cast<double>(st.write.execution.p50_ns) / 1e6,
+               static_cast<double>(st.write.execution.p99_ns) / 1e6,
+               st.read.completed);
 }
 
 } // namespace
@@ -498,61 +574,10 @@ int run(const config& cfg, std::ostream& out)
     }
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
-    const auto report = db.read(play_time_report{});
-    fmt::print(out,
-               "this run: {} players, {} sessions, {} saves, {} resumed from a save, {} new achievements in "
-               "{:.2f} s\n",
-               players,
-               total.sessions,
-               total.saves,
-               total.loads,
-               total.achievements,
-               secs);
-    fmt::print(out, "play time per game (all runs):\n");
-    for (const auto& row : report)
-        fmt::print(out,
-                   "  {:<20} {:>4} sessions  {:>10}  (this run {})\n",
-                   row.title,
-                   row.sessions,
-                   hms(row.played_ms),
-                   hms(total.played_ms.count(row.rom_id) ? total.played_ms[row.rom_id] : 0));
-    const auto st = db.stats();
-    fmt::print(out,
-               "database: {} writes, execution p50 {:.3f} ms p99 {:.3f} ms; {} reads\n",
-               st.write.completed,
-               static_cast<double>(st.write.execution.p50_ns) / 1e6,
-               static_cast<double>(st.write.execution.p99_ns) / 1e6,
-               st.read.completed);
+    print_report(out, db, players, total, secs);
 
-    if (cfg.self_check && !failed) {
-        std::vector<std::string> problems = db.read(verify_slots{});
-        const db_totals after = read_db_totals(db);
-        for (const auto& [rom, ms] : total.played_ms) {
-            const auto was = before.played_ms.count(rom) ? before.played_ms.at(rom) : 0;
-            const auto now = after.played_ms.count(rom) ? after.played_ms.at(rom) : 0;
-            if (now - was != ms)
-                problems.push_back(fmt::format(
-                    "ROM {}: play time grew by {} ms, the players played {} ms", rom, now - was, ms));
-        }
-        if (after.sessions - before.sessions != total.sessions)
-            problems.push_back(fmt::format(
-                "{} sessions recorded, {} played", after.sessions - before.sessions, total.sessions));
-        if (after.open_sessions != 0)
-            problems.push_back(fmt::format("{} sessions were never stopped", after.open_sessions));
-        if (after.versions - before.versions != total.saves)
-            problems.push_back(fmt::format("slot versions grew by {}, {} saves were acknowledged",
-                                           after.versions - before.versions,
-                                           total.saves));
-        if (after.achievements - before.achievements != total.achievements)
-            problems.push_back(fmt::format("{} achievements recorded, {} unlocked",
-                                           after.achievements - before.achievements,
-                                           total.achievements));
-        for (const auto& p : problems)
-            fmt::print(out, "self-check: FAILED: {}\n", p);
-        if (problems.empty())
-            fmt::print(out, "self-check: ok (every slot whole, play time and versions match)\n");
-        failed = failed || !problems.empty();
-    }
+    if (cfg.self_check && !failed)
+        failed = !self_check(db, before, total, out);
     try {
         db.close();
     }
