@@ -15,7 +15,7 @@
 
 #include <fmt/core.h>
 
-namespace boost::asio {}
+namespace boost::asio {} // namespace boost::asio
 
 namespace dbactor_bench {
 

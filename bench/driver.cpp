@@ -141,9 +141,9 @@ void bench::ratios(const workload& w, const std::map<system_id, std::vector<metr
 void bench::summary()
 {
     output::emit_comment(fmt::format("medians over {} round(s)", cfg_.rounds));
-    static const std::vector<std::string> order{"W1", "W2", "W3_NORMAL", "W3_FULL", "W4", "W5"};
-    for (const auto& wl : order)
+    for (const auto& w : all_workloads())
         for (auto s : all_systems) {
+            const std::string& wl = w.name;
             std::string line;
             for (const auto& [key, vals] : values_)
                 if (std::get<0>(key) == wl && std::get<1>(key) == s)

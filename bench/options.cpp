@@ -1,5 +1,6 @@
 // The command line: --quick, --rounds, --only, --dir, --readers, --max-batch, --insert-order, --cache-mib.
 #include "common.hpp"
+#include "workloads.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -37,6 +38,12 @@ std::size_t parse_count(const std::string& opt, const std::string& v)
     }
 }
 
+bool is_workload(const std::string& name)
+{
+    const auto& wls = all_workloads();
+    return std::any_of(wls.begin(), wls.end(), [&](const workload& w) { return w.name == name; });
+}
+
 } // namespace
 
 config parse_args(int argc, char** argv)
@@ -71,8 +78,7 @@ config parse_args(int argc, char** argv)
                     c.only.insert("W3_NORMAL");
                     c.only.insert("W3_FULL");
                 }
-                else if (w == "W1" || w == "W2" || w == "W3_NORMAL" || w == "W3_FULL" || w == "W4" ||
-                         w == "W5")
+                else if (is_workload(w))
                     c.only.insert(w);
                 else if (!w.empty())
                     usage_error(fmt::format("unknown workload '{}' in --only", w));

@@ -15,16 +15,45 @@ std::string output::format_value(const metric& m)
     return fmt::format("{:.0f}", m.value);
 }
 
-// A new workload: its result line in `body`, its ratio lines in `ratio` (as in workloads.cpp).
+namespace {
+
+/// The alternatives of the line check, from the tables: "(RAW|MUTEX|DBACTOR)", "(W1 mean_us=N p50_us=N
+/// p99_us=N|W2 ops_per_s=N|...)" and "W1 p50|W1 p99|...".
+std::string systems_alt()
+{
+    std::string alt;
+    for (auto s : all_systems)
+        alt += (alt.empty() ? "" : "|") + std::string(system_name(s));
+    return "(" + alt + ")";
+}
+
+std::string bodies_alt(const std::string& num)
+{
+    std::string alt;
+    for (const auto& w : all_workloads()) {
+        alt += (alt.empty() ? "" : "|") + w.name;
+        for (const auto& m : w.metrics)
+            alt += " " + m + "=" + num;
+    }
+    return "(" + alt + ")";
+}
+
+std::string ratios_alt()
+{
+    std::string alt;
+    for (const auto& r : ratio_specs())
+        alt += (alt.empty() ? "" : "|") + r.workload + " " + r.label;
+    return alt;
+}
+
+} // namespace
+
 int output::check_lines(const config& cfg) const
 {
     const std::string num = R"([0-9]+(\.[0-9]+)?)";
-    const std::string sys = "(RAW|MUTEX|DBACTOR)";
-    const std::string body = "(W1 mean_us=" + num + " p50_us=" + num + " p99_us=" + num +
-                             "|W2 ops_per_s=" + num + "|W3_(NORMAL|FULL) commits_per_s=" + num +
-                             "|W4 rows_per_s=" + num + "|W5 events_per_s=" + num + " p99_us=" + num + ")";
-    const std::string ratio = "W1 p50|W1 p99|W2 ops_per_s|W3_NORMAL commits_per_s|W3_FULL commits_per_s|"
-                              "W4 rows_per_s|W5 events_per_s|W5 p99";
+    const std::string sys = systems_alt();
+    const std::string body = bodies_alt(num);
+    const std::string ratio = ratios_alt();
     const std::regex result_re("^" + sys + " " + body + "$");
     const std::regex median_re("^MEDIAN " + sys + " " + body + "$");
     const std::regex ratio_re("^RATIO (" + ratio + ") dbactor/raw=x" + num + " mutex/raw=x" + num +

@@ -36,9 +36,10 @@ using measure_fn = std::vector<metric> (*)(run_context& cx,
 
 struct workload
 {
-    std::string name; ///< W1, W2, W3_NORMAL, W3_FULL, W4, W5
-    bool full_sync;   ///< synchronous=FULL (the library's default) or NORMAL
-    bool bot_schema;  ///< W5 runs on its own (bot) database
+    std::string name;                 ///< W1, W2, W3_NORMAL, W3_FULL, W4, W5
+    bool full_sync;                   ///< synchronous=FULL (the library's default) or NORMAL
+    bool bot_schema;                  ///< W5 runs on its own (bot) database
+    std::vector<std::string> metrics; ///< its figures as printed, in order (the line check in output.cpp)
     measure_fn measure;
 };
 
