@@ -1,5 +1,4 @@
-// Shared by every part of the bench: the configuration, the systems' names, a metric, checks and file
-// helpers.
+// Shared by every part of the bench: the configuration, the systems' names, a metric, checks, files.
 #pragma once
 
 #include <array>

@@ -1,5 +1,4 @@
-// The driver (driver.hpp): rounds with the systems' order rotated, RATIO lines per round, MEDIAN lines at the
-// end.
+// The driver (driver.hpp): rounds with the systems rotated, RATIO lines per round, MEDIAN lines at the end.
 #include "driver.hpp"
 
 #include "stats.hpp"

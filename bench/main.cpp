@@ -10,7 +10,7 @@
 //
 // Where things are: common.hpp (config, systems' names, checks), options.cpp (command line), stats.hpp,
 // output.hpp/.cpp (lines and their check), dataset.hpp/.cpp (the data), requests.hpp (W1–W4's requests),
-// bot_requests.hpp (W5's), raw.hpp (RAW), mutex.hpp (MUTEX), drivers.hpp (how requests are driven),
+// bot_requests.hpp (W5's), raw.hpp (RAW), mutex.hpp (MUTEX), runners.hpp (how requests are run),
 // systems.hpp (DBACTOR, and one run through each system: a new baseline goes there), workloads.hpp/.cpp
 // (the table of workloads and ratios: a new workload goes there), kv_workloads.cpp (W1–W4), w5.cpp (W5),
 // driver.hpp/.cpp (rounds, ratios, medians).

@@ -2,9 +2,9 @@
 #pragma once
 
 #include "bot_requests.hpp"
-#include "drivers.hpp"
 #include "mutex.hpp"
 #include "raw.hpp"
+#include "runners.hpp"
 #include "workloads.hpp"
 
 #include <dbactor/dbactor.hpp>

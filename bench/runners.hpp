@@ -1,4 +1,4 @@
-// The drivers: RAW runs the requests one after another; MUTEX and DBACTOR run them from `tasks` coroutines.
+// The runners: RAW runs the requests one after another; MUTEX and DBACTOR from `tasks` coroutines.
 #pragma once
 
 #include "raw.hpp"
