@@ -1,4 +1,4 @@
-// W5's SQL and requests: the bot example's (examples/bot/bot_core.cpp), on its schema (migrations/bot).
+// W5's SQL and requests: the bot example's (examples/bot/requests.hpp), on its schema (migrations/bot).
 #pragma once
 
 #include "dataset.hpp"
@@ -10,7 +10,7 @@
 
 namespace dbactor_bench {
 
-// W5: the bot example's SQL (examples/bot/bot_core.cpp), on its schema (migrations/bot, embedded).
+// W5: the bot example's SQL (examples/bot/requests.hpp), on its schema (migrations/bot, embedded).
 constexpr const char* bot_load_settings =
     "SELECT prefix, xp_multiplier, ai_enabled, warn_limit FROM guild_settings WHERE guild_id = ?";
 constexpr const char* bot_multiplier = "SELECT xp_multiplier FROM guild_settings WHERE guild_id = ?";

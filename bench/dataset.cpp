@@ -117,7 +117,7 @@ void add_command(std::mt19937_64& rng, unit_dist& unit, dataset& d, std::int64_t
         add({bot_req::update_settings, false, guild, 0, 0, 0, 1 + static_cast<std::int64_t>(rng() % 3)});
 }
 
-// The bot's event mix (examples/bot: bot_core.cpp, next_event): 5% member joins, 70% messages, 25%
+// The bot's event mix (examples/bot: gateway.cpp, gateway::make_event): 5% member joins, 70% messages, 25%
 // commands; a command reads the guild's settings, then /rank 30% (a read), the word game 30% (a write
 // when a game ends: here one in four), /ask 20% (no request), /warn 12%, /tempban 6%, /settings 2%
 // (writes). Every 500th event is the unban sweep. Per-user rate limiting and the warn-limit escalation

@@ -25,7 +25,7 @@ std::string random_text(std::mt19937_64& rng, std::size_t n);
 // A Discord snowflake: milliseconds since the Discord epoch (2015) in the top 42 bits.
 std::int64_t snowflake(std::mt19937_64& rng, std::int64_t unix_ms);
 
-/// One request of the bot example (examples/bot/bot_core.cpp), same SQL.
+/// One request of the bot example (examples/bot/requests.hpp), same SQL.
 enum class bot_req : std::uint8_t
 {
     // reads
