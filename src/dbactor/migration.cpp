@@ -1,11 +1,13 @@
 #include <dbactor/migration.hpp>
 
+#include <dbactor/detail/migration_sections.hpp>
 #include <dbactor/detail/sql_text.hpp>
 #include <dbactor/error.hpp>
 
 #include <fmt/format.h>
 #include <openssl/evp.h>
 
+#include <cctype>
 #include <charconv>
 #include <fstream>
 #include <map>
@@ -46,6 +48,28 @@ std::optional<parsed_name> parse_file_name(const std::string& file, const std::s
     throw error(errc::migration_source_invalid, std::move(message));
 }
 
+/// A comment that reads like a directive but is not written as one: "dbactor" in any case followed by a
+/// colon (`-- DBACTOR: …`, `-- dbactor : …`) or by a directive's word (`-- dbactor no-transaction`).
+bool looks_like_directive(std::string_view body)
+{
+    std::string low(body.substr(0, std::min<std::size_t>(body.size(), 40)));
+    for (auto& c : low)
+        c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (!low.starts_with("dbactor"))
+        return false;
+    std::string_view rest(low);
+    rest.remove_prefix(7);
+    rest.remove_prefix(std::min(rest.find_first_not_of(" \t"), rest.size()));
+    return rest.starts_with(":") || rest.starts_with("no-transaction") || rest.starts_with("foreign-keys") ||
+           rest.starts_with("shard-key");
+}
+
+std::string_view trim_end(std::string_view s)
+{
+    const auto e = s.find_last_not_of(" \t\r");
+    return e == std::string_view::npos ? std::string_view() : s.substr(0, e + 1);
+}
+
 } // namespace
 
 migration_set migration_set::from_files(std::vector<std::pair<std::string, std::string>> files,
@@ -71,6 +95,8 @@ migration_set migration_set::from_files(std::vector<std::pair<std::string, std::
                             where,
                             nul->first,
                             nul->second));
+        text = std::string(
+            detail::without_bom(text)); // an editor's BOM is not part of the SQL (nor of the checksum)
         if (p->down) {
             parse_migration_directives(text, where); // validated now, applied when it runs
             downs.push_back({*p, {where, std::move(text)}});
@@ -83,9 +109,10 @@ migration_set migration_set::from_files(std::vector<std::pair<std::string, std::
                                 it->second.source,
                                 where,
                                 p->version));
-        const auto d = parse_migration_directives(text, where);
-        it->second = migration{p->version, p->name, std::move(text), std::nullopt, where};
-        it->second.no_transaction = d.no_transaction;
+        auto sections = detail::read_sections(text, where); // goose and dbmate files: Up and Down in one
+        const auto d = parse_migration_directives(sections.up, where);
+        it->second = migration{p->version, p->name, std::move(sections.up), std::move(sections.down), where};
+        it->second.no_transaction = d.no_transaction || sections.no_transaction;
         it->second.foreign_keys_off = d.foreign_keys_off;
     }
     for (auto& [p, src] : downs) {
@@ -95,6 +122,12 @@ migration_set migration_set::from_files(std::vector<std::pair<std::string, std::
                                 src.first,
                                 p.version,
                                 p.name));
+        if (it->second.down_sql)
+            invalid(
+                fmt::format("Migration '{}' has a Down section of its own and also the down file '{}'. Keep "
+                            "one of them.",
+                            it->second.source,
+                            src.first));
         it->second.down_sql = std::move(src.second);
     }
     migration_set set;
@@ -170,6 +203,7 @@ migration_set migration_set::from_directory(const std::filesystem::path& dir)
 
 migration_directives parse_migration_directives(std::string_view sql, std::string_view source)
 {
+    sql = detail::without_bom(sql);
     migration_directives d;
     std::size_t pos = 0;
     int line_no = 0;
@@ -187,8 +221,16 @@ migration_directives parse_migration_directives(std::string_view sql, std::strin
             break; // the leading comments end at the first statement
         std::string_view body = line.substr(2);
         body.remove_prefix(std::min(body.find_first_not_of(" \t"), body.size()));
-        if (!body.starts_with("dbactor:"))
+        if (!body.starts_with("dbactor:")) {
+            if (looks_like_directive(body)) // silently ignoring it would run the file without it
+                invalid(fmt::format("{}:{}: '{}' looks like a directive but is not one: write it exactly as "
+                                    "'-- dbactor: no-transaction' or '-- dbactor: foreign-keys=off' (lower "
+                                    "case, a colon after 'dbactor'), or reword the comment.",
+                                    source,
+                                    line_no,
+                                    trim_end(line)));
             continue;
+        }
         body.remove_prefix(8);
         // One or more directives, separated by spaces or commas.
         std::string word;
@@ -220,6 +262,7 @@ migration_directives parse_migration_directives(std::string_view sql, std::strin
 
 std::string migration_checksum(std::string_view sql)
 {
+    sql = detail::without_bom(sql);
     std::string normal;
     normal.reserve(sql.size());
     std::size_t pos = 0;
