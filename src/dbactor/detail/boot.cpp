@@ -9,7 +9,7 @@
 //                                          header, so another application's file is refused before any
 //                                          write; a new database gets its id at the end of step 5
 //   step_5_pragmas               DESIGN 4  set, and each read back
-//   step_6_migrations            DESIGN 6  migrations
+//   step_6_migrations            DESIGN 6  migrations, then step 5's pragmas read back once more
 //   step_7_foreign_key_check     DESIGN 6  foreign_key_check after the migrations
 // DESIGN 7 (the request loop) is the caller's.
 #include <dbactor/detail/boot.hpp>
@@ -27,7 +27,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -363,6 +362,7 @@ void step_6_migrations(boot_context& c)
     }
     c.report.migrations = compare_state(c.o.migrations, read_ledger(c.h, c.o.path));
     refuse_inconsistent(c.report.migrations, c.o.migrations, c.o.path); // another migrator may be newer
+    verify_pragmas_unchanged(c.h, c.report); // step 5 once more, before the handle exists
     for (auto& s : c.report.migrations)
         s.applied_now = std::find(applied_now.begin(), applied_now.end(), s.version) != applied_now.end();
 }

@@ -1,5 +1,7 @@
 #include <dbactor/detail/migrate.hpp>
 
+#include <dbactor/detail/connection_state.hpp>
+
 #include <dbactor/detail/ledger.hpp>
 #include <dbactor/detail/sql_failure.hpp>
 #include <dbactor/detail/sql_text.hpp>
@@ -82,12 +84,20 @@ void run_script(sqlite3* db,
         const std::size_t length = std::char_traits<char>::length(sqlite3_sql(st.get()));
         const std::size_t stmt_at = skip_blank(text, here);
         const std::string_view sql = text.substr(here, length);
-        if (transactional && is_pragma_foreign_keys(sql))
+        if (is_pragma_foreign_keys(sql))
             fail(stmt_at,
-                 "PRAGMA foreign_keys has no effect inside a transaction, and each migration runs in one. "
-                 "Remove "
-                 "it and put '-- dbactor: foreign-keys=off' in the file's leading comments: the runner then "
-                 "turns foreign keys off around the transaction and runs foreign_key_check before COMMIT",
+                 transactional
+                     ? "PRAGMA foreign_keys has no effect inside a transaction, and each migration runs in "
+                       "one. "
+                       "Remove it; for a table rebuild put '-- dbactor: foreign-keys=off' in the file's "
+                       "leading "
+                       "comments: the runner then turns foreign keys off around the transaction and runs "
+                       "foreign_key_check before COMMIT"
+                     : "a migration must not switch foreign keys itself (the setting would stay for the next "
+                       "migrations and the service). Remove it; for a table rebuild put '-- dbactor: "
+                       "foreign-keys=off' in the file's leading comments, and the runner turns foreign keys "
+                       "off "
+                       "and back on around it and runs foreign_key_check",
                  0,
                  errc::migration_failed);
         if (transactional && is_transaction_control(sql))
@@ -132,6 +142,45 @@ std::string down_source(const migration& m)
 }
 
 /// The body of one migration inside BEGIN IMMEDIATE: returns false (and rolls back) when already done.
+/// Fails the migration when it left a per-connection setting other than it found it (after putting it back).
+void refuse_state_change(sqlite3* db,
+                         const connection_state& expected,
+                         std::string_view sql,
+                         const std::string& source,
+                         const std::string& label,
+                         bool transactional,
+                         const std::string& path)
+{
+    std::optional<state_change> change;
+    try {
+        change = restore_connection_state(db, expected);
+    }
+    catch (const SQLite::Exception& e) {
+        fail_sql(db,
+                 e.getErrorCode(),
+                 errc::migration_failed,
+                 fmt::format("Reading the connection's settings after {}", label));
+    }
+    if (!change)
+        return;
+    throw error(
+        errc::migration_failed,
+        fmt::format(
+            "{}: migration {} changed PRAGMA {} from {} to {} and did not set it back; {} on "
+            "'{}'. A migration must leave the connection as it found it, or the next migrations "
+            "and the service would run with it: set it back at the end of the migration, or "
+            "leave it alone{}.",
+            where_set(sql, source, change->name),
+            label,
+            change->name,
+            change->before,
+            change->now,
+            transactional ? "it was rolled back" : "it failed part-way (no-transaction) and was not recorded",
+            path,
+            change->name == "foreign_keys" ? " (for a table rebuild use '-- dbactor: foreign-keys=off')"
+                                           : ""));
+}
+
 bool apply_in_transaction(sqlite3* db,
                           const migration& m,
                           bool up,
@@ -140,6 +189,7 @@ bool apply_in_transaction(sqlite3* db,
                           const std::string& sql,
                           bool run_statements,
                           bool fk_check,
+                          const connection_state& expected,
                           clock::time_point t0)
 {
     const std::string label = label_of(m, up);
@@ -157,8 +207,10 @@ bool apply_in_transaction(sqlite3* db,
     }
     if (!up && *recorded != sum)
         throw_modified(m, *recorded, path);
-    if (run_statements)
+    if (run_statements) {
         run_script(db, sql, source, true, path, label);
+        refuse_state_change(db, expected, sql, source, label, true, path);
+    }
     if (fk_check) {
         std::vector<std::string> rows;
         if (const auto n = foreign_key_violations(db, rows); n > 0)
@@ -212,6 +264,21 @@ bool run_migration(
     const auto d = up ? migration_directives{m.no_transaction, m.foreign_keys_off}
                       : parse_migration_directives(sql, source);
     bool done = false;
+    // What the migration must leave as it is (foreign keys off while it runs with the directive).
+    connection_state expected;
+    try {
+        expected = read_connection_state(db);
+    }
+    catch (const SQLite::Exception& e) {
+        fail_sql(db,
+                 e.getErrorCode(),
+                 errc::migration_failed,
+                 fmt::format("Reading the connection's settings before {}", label));
+    }
+    if (d.foreign_keys_off)
+        for (auto& [name, value] : expected)
+            if (name == "foreign_keys")
+                value = "0";
     try {
         if (d.foreign_keys_off) // only outside a transaction does this take effect
             exec(db, "PRAGMA foreign_keys = OFF", fmt::format("Turning foreign keys off for {}", label));
@@ -229,11 +296,13 @@ bool run_migration(
             }
             else {
                 run_script(db, sql, source, false, path, label);
-                done = apply_in_transaction(db, m, up, path, source, sql, false, d.foreign_keys_off, t0);
+                refuse_state_change(db, expected, sql, source, label, false, path);
+                done = apply_in_transaction(
+                    db, m, up, path, source, sql, false, d.foreign_keys_off, expected, t0);
             }
         }
         else {
-            done = apply_in_transaction(db, m, up, path, source, sql, true, d.foreign_keys_off, t0);
+            done = apply_in_transaction(db, m, up, path, source, sql, true, d.foreign_keys_off, expected, t0);
         }
     }
     catch (...) {

@@ -1,5 +1,7 @@
 #include <dbactor/detail/migration_sections.hpp>
 
+#include <dbactor/detail/pragmas.hpp>
+
 #include <dbactor/error.hpp>
 
 #include <fmt/format.h>
@@ -12,14 +14,6 @@ namespace {
 [[noreturn]] void invalid(std::string message)
 {
     throw error(errc::migration_source_invalid, std::move(message));
-}
-
-std::string lower(std::string_view s)
-{
-    std::string out(s);
-    for (auto& c : out)
-        c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    return out;
 }
 
 std::string_view trim(std::string_view s)
@@ -56,7 +50,7 @@ marker_line read_marker(std::string_view line, std::string_view source, int line
     const std::string_view body = trim(line.substr(2));
     if (body.starts_with("+goose")) {
         m.goose = true;
-        const std::string word = lower(trim(body.substr(6)));
+        const std::string word = lower(std::string(trim(body.substr(6))));
         if (word == "up")
             m.kind = marker::up;
         else if (word == "down")
@@ -80,7 +74,7 @@ marker_line read_marker(std::string_view line, std::string_view source, int line
     if (body.starts_with("migrate:up") || body.starts_with("migrate:down")) {
         const bool up = body.starts_with("migrate:up");
         m.kind = up ? marker::up : marker::down;
-        const std::string rest = lower(body.substr(up ? 10 : 12));
+        const std::string rest = lower(std::string(body.substr(up ? 10 : 12)));
         m.no_transaction = rest.find("transaction:false") != std::string::npos;
     }
     return m;

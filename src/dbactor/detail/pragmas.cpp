@@ -1,5 +1,9 @@
 #include <dbactor/detail/pragmas.hpp>
 
+#include <dbactor/detail/statement.hpp>
+#include <dbactor/error.hpp>
+
+#include <fmt/format.h>
 #include <sqlite3.h>
 
 #include <cctype>
@@ -73,6 +77,35 @@ std::vector<std::string> problem_lines(const std::vector<std::string>& rows, std
         }
     }
     return lines;
+}
+
+void verify_pragmas_unchanged(sqlite3* db, const boot_summary& report)
+{
+    for (const auto& p : report.pragmas) {
+        std::string now;
+        try {
+            now = lower(text_value(db, "PRAGMA " + p.name));
+        }
+        catch (const std::exception& e) {
+            throw error(errc::pragma_mismatch,
+                        fmt::format("Boot of '{}': reading PRAGMA {} back after the migrations failed: {}.",
+                                    report.path,
+                                    p.name,
+                                    e.what()));
+        }
+        if (now != p.actual)
+            throw error(
+                errc::pragma_mismatch,
+                fmt::format("Boot of '{}' failed after the migrations: PRAGMA {} reads '{}', but boot had "
+                            "set it to '{}' (read back as '{}'). A migration changed it and did not set "
+                            "it back; find it with `dbtool status`, and leave the pragma alone there (or "
+                            "set it in options::pragmas).",
+                            report.path,
+                            p.name,
+                            now,
+                            p.requested,
+                            p.actual));
+    }
 }
 
 } // namespace dbactor::detail

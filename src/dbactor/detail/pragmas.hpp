@@ -2,6 +2,7 @@
 #pragma once
 
 #include <dbactor/options.hpp>
+#include <dbactor/report.hpp>
 
 #include <chrono>
 #include <cstddef>
@@ -27,6 +28,10 @@ int exec_waiting(sqlite3* db, const std::string& sql, std::chrono::milliseconds 
 
 /// What `PRAGMA name` reads back as when it was set to `value` (synchronous reads back as a number).
 std::string expected_readback(const std::string& name, const std::string& value);
+
+/// After the migrations: every pragma boot set reads back as it did then (`report.pragmas`), or
+/// errc::pragma_mismatch naming the pragma (a migration changed it and did not set it back).
+void verify_pragmas_unchanged(sqlite3* db, const boot_summary& report);
 
 /// The problems in the rows of `PRAGMA quick_check` / `integrity_check`, up to `limit`: a row may hold
 /// several, one per line, under a "*** in database main ***" heading.
