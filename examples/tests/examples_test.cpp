@@ -559,8 +559,9 @@ TEST_CASE(
     "[bot]")
 {
     temp_dir dir;
-    const auto r =
-        run(bot_args(dir.file("bot.db"), {"--duration", "2", "--fault-every", "2", "--fault-non-std"}));
+    const auto r = run(
+        bot_args(dir.file("bot.db"),
+                 {"--duration", "2", "--events-per-sec", "100", "--fault-every", "2", "--fault-non-std"}));
     INFO(r.output);
     REQUIRE(r.exited_ok()); // it did not escape io_context::run (that would terminate the process)
     CHECK(std::regex_search(
@@ -568,7 +569,7 @@ TEST_CASE(
         std::regex(R"(\[error\] loop tempban-sweep: iteration 2 failed: an exception of type )"
                    R"(bot::injected_fault, not derived from std::exception)")));
     const auto sweep = numbers(r.output, R"(loop tempban-sweep: (\d+) iterations, (\d+) failed)");
-    CHECK(sweep[0] >= 4);
+    CHECK(sweep[0] >= 3); // an iteration after the failed second one
     CHECK(sweep[1] == sweep[0] / 2);
     CHECK(r.output.find("exited") == std::string::npos);
     CHECK(r.output.find("self-check: ok") != std::string::npos);
@@ -579,12 +580,15 @@ TEST_CASE(
     "[bot]")
 {
     temp_dir dir;
-    const auto r = run(bot_args(dir.file("bot.db"), {"--duration", "2", "--fault-every", "2"}));
+    // A light event rate: the sweep's own requests must not wait behind a saturated queue (a loaded CI
+    // machine under TSan), or fewer iterations fit in the run.
+    const auto r = run(
+        bot_args(dir.file("bot.db"), {"--duration", "2", "--events-per-sec", "100", "--fault-every", "2"}));
     INFO(r.output);
     REQUIRE(r.exited_ok());
     CHECK(r.output.find("loop tempban-sweep: iteration 2 failed: injected fault") != std::string::npos);
     const auto sweep = numbers(r.output, R"(loop tempban-sweep: (\d+) iterations, (\d+) failed)");
-    CHECK(sweep[0] >= 4);            // it kept going after the first failure
+    CHECK(sweep[0] >= 3);            // it kept going after the first failure (iteration 2)
     CHECK(sweep[1] == sweep[0] / 2); // every second iteration failed, the others ran
     CHECK(numbers(r.output, R"(loop ratelimit-cleanup: (\d+) iterations, (\d+) failed)")[1] == 0);
     CHECK(r.output.find("exited while the bot is running") == std::string::npos);

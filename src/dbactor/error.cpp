@@ -35,6 +35,7 @@ public:
         case errc::database_ahead: return "the database has migrations this build does not know";
         case errc::migration_source_invalid: return "the migration files are invalid";
         case errc::busy: return "the database is locked by another connection";
+        case errc::not_managed: return "the database is managed by another migration tool";
         }
         return "unknown dbactor error";
     }
@@ -77,6 +78,7 @@ const char* errc_name(errc e) noexcept
     case errc::database_ahead: return "database_ahead";
     case errc::migration_source_invalid: return "migration_source_invalid";
     case errc::busy: return "busy";
+    case errc::not_managed: return "not_managed";
     }
     return "internal";
 }

@@ -34,6 +34,7 @@ enum class errc
     database_ahead,
     migration_source_invalid,
     busy,
+    not_managed, ///< another tool's migrations manage the database (its ledger, or user_version without ours)
 };
 
 /// The category of dbactor::errc; its name is "dbactor".

@@ -5,9 +5,9 @@
 //   step_1_open                  DESIGN 1  open (the file's header is read first, without SQLite)
 //   step_2_read_schema           DESIGN 2  read the schema (non-database, truncated file, foreign -wal)
 //   step_3_integrity_check       DESIGN 3  quick_check / integrity_check
-//   step_4_check_application_id  DESIGN 5  checked before the pragmas: journal_mode=WAL rewrites the file
-//                                          header, so another application's file is refused before any
-//                                          write; a new database gets its id at the end of step 5
+//   step_4_check_application_id  DESIGN 5  before the pragmas (journal_mode=WAL rewrites the header), with
+//                                          the check for another migration tool's database; a new one gets
+//                                          its id at the end of step 5
 //   step_5_pragmas               DESIGN 4  set, and each read back
 //   step_6_migrations            DESIGN 6  migrations, then step 5's pragmas read back once more
 //   step_7_foreign_key_check     DESIGN 6  foreign_key_check after the migrations
@@ -15,6 +15,7 @@
 #include <dbactor/detail/boot.hpp>
 
 #include <dbactor/detail/file_checks.hpp>
+#include <dbactor/detail/foreign_ledger.hpp>
 #include <dbactor/detail/migrate.hpp>
 #include <dbactor/detail/pragmas.hpp>
 #include <dbactor/detail/statement.hpp>
@@ -108,35 +109,6 @@ std::string read_only_open_path(boot_context& c)
     return c.o.path;
 }
 
-/// A writing boot fails fast and clearly where SQLite would say only "unable to open" or "readonly database"
-/// after the first write.
-void refuse_unwritable(boot_context& c)
-{
-    if (c.plain_file) {
-        const fs::path dir = fs::absolute(c.o.path).parent_path();
-        if (c.header.exists && ::access(c.o.path.c_str(), W_OK) != 0)
-            throw error(errc::open_failed,
-                        fmt::format("The database '{}' is read-only (no write permission). dbactor opens "
-                                    "a database for writing: make the file writable (chmod u+w), or use "
-                                    "options::read_only / dbtool check to inspect it.",
-                                    c.o.path));
-        if (::access(dir.c_str(), W_OK | X_OK) != 0)
-            throw error(errc::open_failed,
-                        fmt::format("The directory '{}' of the database '{}' is not writable (or does "
-                                    "not exist). SQLite creates '{}-wal' and '{}-shm' next to the database; "
-                                    "make the directory writable, or move the database.",
-                                    dir.string(),
-                                    c.o.path,
-                                    c.o.path,
-                                    c.o.path));
-        if (!c.header.exists && !c.o.create)
-            throw error(errc::open_failed,
-                        fmt::format("The database '{}' does not exist and options::create is false. Check "
-                                    "the path, or set create = true to make a new database.",
-                                    c.o.path));
-    }
-}
-
 // 1. Open. Nothing here writes; the file is created (empty) only when allowed.
 void step_1_open(boot_context& c)
 {
@@ -156,7 +128,7 @@ void step_1_open(boot_context& c)
     }
     else {
         flags |= SQLITE_OPEN_READWRITE | (c.o.create ? SQLITE_OPEN_CREATE : 0);
-        refuse_unwritable(c);
+        refuse_unwritable(c.o, c.header, c.plain_file);
     }
     try {
         c.db = std::make_unique<SQLite::Database>(open_path, flags, 0, c.o.vfs);
@@ -276,8 +248,11 @@ void step_3_integrity_check(boot_context& c)
 // rewrites the header of another application's file too. A new database gets its id at the end of step 5.
 void step_4_check_application_id(boot_context& c)
 {
+    std::optional<foreign_management> other; // migrations on a schema another tool manages are refused
     try {
         c.app_id = std::stoll(text_value(c.h, "PRAGMA application_id"));
+        if (!c.o.migrations.empty() && !c.empty_schema)
+            other = managed_elsewhere(c.h);
     }
     catch (const SQLite::Exception& e) {
         throw c.sqlite_failure(e, errc::open_failed, "");
@@ -293,6 +268,8 @@ void step_4_check_application_id(boot_context& c)
                         static_cast<std::uint32_t>(c.app_id),
                         *c.o.application_id,
                         static_cast<std::uint32_t>(*c.o.application_id)));
+    if (other)
+        refuse_unmanaged(*other, c.o.path);
 }
 
 // 5. Pragmas (DESIGN.md's step 4), each read back. A read-only boot sets none and only reports them.

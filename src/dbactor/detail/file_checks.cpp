@@ -6,6 +6,7 @@
 #include <SQLiteCpp/Database.h>
 #include <fmt/format.h>
 #include <sqlite3.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
@@ -111,6 +112,35 @@ std::int64_t file_size(const std::string& path)
                                 path,
                                 ec.message()));
     return static_cast<std::int64_t>(n);
+}
+
+/// A writing boot fails fast and clearly where SQLite would say only "unable to open" or "readonly database"
+/// after the first write.
+void refuse_unwritable(const options& o, const file_header& header, bool plain_file)
+{
+    if (plain_file) {
+        const fs::path dir = fs::absolute(o.path).parent_path();
+        if (header.exists && ::access(o.path.c_str(), W_OK) != 0)
+            throw error(errc::open_failed,
+                        fmt::format("The database '{}' is read-only (no write permission). dbactor opens "
+                                    "a database for writing: make the file writable (chmod u+w), or use "
+                                    "options::read_only / dbtool check to inspect it.",
+                                    o.path));
+        if (::access(dir.c_str(), W_OK | X_OK) != 0)
+            throw error(errc::open_failed,
+                        fmt::format("The directory '{}' of the database '{}' is not writable (or does "
+                                    "not exist). SQLite creates '{}-wal' and '{}-shm' next to the database; "
+                                    "make the directory writable, or move the database.",
+                                    dir.string(),
+                                    o.path,
+                                    o.path,
+                                    o.path));
+        if (!header.exists && !o.create)
+            throw error(errc::open_failed,
+                        fmt::format("The database '{}' does not exist and options::create is false. Check "
+                                    "the path, or set create = true to make a new database.",
+                                    o.path));
+    }
 }
 
 } // namespace dbactor::detail

@@ -2,6 +2,8 @@
 // the main file without its -wal, and whether a file changed under a lock-free read.
 #pragma once
 
+#include <dbactor/options.hpp>
+
 #include <array>
 #include <cstdint>
 #include <filesystem>
@@ -68,5 +70,10 @@ bool changed_since(const std::string& path, const immutable_open& im);
 /// The size of a file in bytes, 0 when it does not exist (no -wal: nothing in it).
 /// Errors: errc::open_failed when it cannot be read.
 std::int64_t file_size(const std::string& path);
+
+/// A writing boot fails fast and clearly where SQLite would say only "unable to open" or "readonly database"
+/// after the first write: a read-only file, an unwritable directory, a missing file with create = false.
+/// Errors: errc::open_failed.
+void refuse_unwritable(const options& o, const file_header& header, bool plain_file);
 
 } // namespace dbactor::detail

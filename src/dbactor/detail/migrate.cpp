@@ -278,7 +278,7 @@ bool run_migration(
     if (d.foreign_keys_off)
         for (auto& [name, value] : expected)
             if (name == "foreign_keys")
-                value = "0";
+                value.assign(1, '0'); // (not = "0": GCC 12 warns -Wrestrict falsely)
     try {
         if (d.foreign_keys_off) // only outside a transaction does this take effect
             exec(db, "PRAGMA foreign_keys = OFF", fmt::format("Turning foreign keys off for {}", label));
