@@ -44,21 +44,10 @@ int exit_code_for(dbactor::errc e) noexcept
 failure sqlite_failure(int extended_code, std::string_view sqlite_text, const global_options& g)
 {
     const auto e = dbactor::errc_for_sqlite(extended_code, dbactor::errc::open_failed);
-    std::string advice;
-    if (e == dbactor::errc::busy)
-        advice =
-            fmt::format("Another connection held the lock longer than --busy-timeout ({} ms); retry when it "
-                        "is done, or raise --busy-timeout.",
-                        g.busy_timeout_ms);
-    else if (e == dbactor::errc::integrity_check_failed)
-        advice =
-            fmt::format("The database is damaged: `dbtool --db {} check --full` shows where; restore it from "
-                        "a backup, or salvage it with `sqlite3 {} .recover`.",
-                        g.db,
-                        g.db);
-    else if (e == dbactor::errc::not_a_database)
-        advice = "The file is not a SQLite database (or is encrypted); check --db.";
-    else
+    // The busy, corrupt and not-a-database advice is the library's, so dbtool and a service say the same.
+    std::string advice =
+        dbactor::remedy(e, dbactor::remedy_context{g.db, g.busy_timeout_ms, "--busy-timeout"});
+    if (advice.empty())
         advice = "Check the file, its directory and the free space, then retry.";
     const bool mapped = e != dbactor::errc::open_failed;
     return {mapped ? exit_code_for(e) : internal,
