@@ -1,5 +1,4 @@
-// dbtool's SIGINT handling: interruptible commands, the output of an immediate exit, interruptible lock
-// waits.
+// dbtool's SIGINT handling: interruptible commands, the output of an immediate exit, lock waits.
 #pragma once
 
 #include "exit_codes.hpp"
