@@ -60,21 +60,9 @@ bool json_requested(int argc, char** argv) noexcept
     return false;
 }
 
-} // namespace
-
-int main(int argc, char** argv)
+/// `--db`, `--migrations`, `--busy-timeout`, `--application-id`, `--json`.
+void add_global_options(CLI::App& app, dbtool::global_options& g)
 {
-    using namespace dbtool;
-    install_sigint_handler();
-
-    CLI::App app{
-        "dbtool: inspect, migrate, check and back up a dbactor SQLite database, also while the service "
-        "runs (WAL + busy_timeout)."};
-    app.footer(exit_codes_help);
-    app.require_subcommand(1);
-    app.fallthrough(); // global options may also follow the command
-
-    global_options g;
     app.add_option("--db", g.db, "The database file");
     app.add_option("--migrations", g.migrations, "The directory of NNNN_name.sql migration files");
     app.add_option(
@@ -84,74 +72,42 @@ int main(int argc, char** argv)
                    g.application_id,
                    "Refuse a database whose PRAGMA application_id differs (exit 10); a new database gets it");
     app.add_flag("--json", g.json, "Print exactly one JSON document on stdout (errors also go to stderr)");
+}
 
-    migrate_options migrate{&g};
-    check_options check{&g};
-    status_options status{&g};
-    new_options create{&g};
-    backup_options backup{&g};
-    optimize_options optimize{&g};
-    auto* migrate_cmd = setup_migrate(app, migrate);
-    auto* check_cmd = setup_check(app, check);
-    auto* status_cmd = setup_status(app, status);
-    auto* new_cmd = setup_new(app, create);
-    auto* backup_cmd = setup_backup(app, backup);
-    auto* optimize_cmd = setup_optimize(app, optimize);
-
-    const bool json = json_requested(argc, argv);
-    try {
-        app.parse(argc, argv);
+/// The exit code (and output) of a command line CLI11 could not parse, or of --help given to a command.
+int parse_error_exit(CLI::App& app, const CLI::ParseError& e, bool json)
+{
+    using namespace dbtool;
+    if (e.get_exit_code() != 0 && app.get_subcommands().empty() && !app.remaining().empty()) {
+        // CLI11 says only "A subcommand is required" for `dbtool frobnicate`.
+        return fail(
+            json,
+            exit_code::usage,
+            "usage",
+            fmt::format("'{}' is not a dbtool command: use one of migrate, check, status, new, backup, "
+                        "optimize (see `dbtool --help`).",
+                        app.remaining().front()));
     }
-    catch (const CLI::CallForHelp& e) {
-        if (!json)
-            return app.exit(e);
-        print_json({{"command", "help"}, {"help", app.help()}, {"exit_code", 0}});
+    if (!json) {
+        const int code = app.exit(e);
+        return code == 0 ? exit_code::ok : exit_code::usage;
+    }
+    if (e.get_exit_code() == 0) {
+        print_json({{"command", "help"}, {"help", app.help("", CLI::AppFormatMode::All)}, {"exit_code", 0}});
         return exit_code::ok;
     }
-    catch (const CLI::ParseError& e) {
-        if (e.get_exit_code() != 0 && app.get_subcommands().empty() && !app.remaining().empty()) {
-            // CLI11 says only "A subcommand is required" for `dbtool frobnicate`.
-            return fail(
-                json,
+    return fail(true,
                 exit_code::usage,
                 "usage",
-                fmt::format("'{}' is not a dbtool command: use one of migrate, check, status, new, backup, "
-                            "optimize (see `dbtool --help`).",
-                            app.remaining().front()));
-        }
-        if (!json) {
-            const int code = app.exit(e);
-            return code == 0 ? exit_code::ok : exit_code::usage;
-        }
-        if (e.get_exit_code() == 0) {
-            print_json(
-                {{"command", "help"}, {"help", app.help("", CLI::AppFormatMode::All)}, {"exit_code", 0}});
-            return exit_code::ok;
-        }
-        return fail(true,
-                    exit_code::usage,
-                    "usage",
-                    fmt::format("{}. Run `dbtool --help` for the commands and their options.", e.what()));
-    }
+                fmt::format("{}. Run `dbtool --help` for the commands and their options.", e.what()));
+}
 
-    std::string_view command = "none";
-    for (const auto* sub : app.get_subcommands())
-        command = sub->get_name();
+/// The exit code (and output) of the exception that ended the command; called inside a catch handler.
+int fail_for_current_exception(const dbtool::global_options& g, std::string_view command) noexcept
+{
+    using namespace dbtool;
     try {
-        prepare_interrupt_output(g, command);
-        if (*migrate_cmd)
-            return run_migrate(migrate);
-        if (*check_cmd)
-            return run_check(check);
-        if (*status_cmd)
-            return run_status(status);
-        if (*new_cmd)
-            return run_new(create);
-        if (*backup_cmd)
-            return run_backup(backup);
-        if (*optimize_cmd)
-            return run_optimize(optimize);
-        return exit_code::usage;
+        throw;
     }
     catch (const usage_error& e) {
         return fail(g.json, exit_code::usage, "usage", e.what(), command, g.db);
@@ -186,5 +142,73 @@ int main(int argc, char** argv)
                     "Internal error of an unknown kind. Please report it.",
                     command,
                     g.db);
+    }
+}
+
+} // namespace
+
+int main(int argc, char** argv)
+{
+    using namespace dbtool;
+    install_sigint_handler();
+
+    CLI::App app{
+        "dbtool: inspect, migrate, check and back up a dbactor SQLite database, also while the service "
+        "runs (WAL + busy_timeout)."};
+    app.footer(exit_codes_help);
+    app.require_subcommand(1);
+    app.fallthrough(); // global options may also follow the command
+
+    global_options g;
+    add_global_options(app, g);
+
+    migrate_options migrate{&g};
+    check_options check{&g};
+    status_options status{&g};
+    new_options create{&g};
+    backup_options backup{&g};
+    optimize_options optimize{&g};
+    auto* migrate_cmd = setup_migrate(app, migrate);
+    auto* check_cmd = setup_check(app, check);
+    auto* status_cmd = setup_status(app, status);
+    auto* new_cmd = setup_new(app, create);
+    auto* backup_cmd = setup_backup(app, backup);
+    auto* optimize_cmd = setup_optimize(app, optimize);
+
+    const bool json = json_requested(argc, argv);
+    try {
+        app.parse(argc, argv);
+    }
+    catch (const CLI::CallForHelp& e) {
+        if (!json)
+            return app.exit(e);
+        print_json({{"command", "help"}, {"help", app.help()}, {"exit_code", 0}});
+        return exit_code::ok;
+    }
+    catch (const CLI::ParseError& e) {
+        return parse_error_exit(app, e, json);
+    }
+
+    std::string_view command = "none";
+    for (const auto* sub : app.get_subcommands())
+        command = sub->get_name();
+    try {
+        prepare_interrupt_output(g, command);
+        if (*migrate_cmd)
+            return run_migrate(migrate);
+        if (*check_cmd)
+            return run_check(check);
+        if (*status_cmd)
+            return run_status(status);
+        if (*new_cmd)
+            return run_new(create);
+        if (*backup_cmd)
+            return run_backup(backup);
+        if (*optimize_cmd)
+            return run_optimize(optimize);
+        return exit_code::usage;
+    }
+    catch (...) {
+        return fail_for_current_exception(g, command);
     }
 }

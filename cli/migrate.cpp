@@ -58,9 +58,101 @@ std::vector<finding> failure_findings(const dbactor::error& e)
     return {{exit_code_for(e.value()), errc_name(e.value()), e.what()}};
 }
 
-} // namespace
+/// What `migrate` did (or, with --dry-run, would do): the steps, the version reached, the findings and the
+/// exit code they decide.
+struct migrate_result
+{
+    std::vector<dbactor::admin::migration_step> steps;
+    std::int64_t version = 0;
+    std::vector<finding> findings;
+    std::optional<dbactor::admin::foreign_key_report> fk;
+    int code = exit_code::ok;
+};
 
-int run_migrate(const migrate_options& o)
+/// --dry-run: the plan, without changing anything.
+void plan_migrate(const global_options& g,
+                  const dbactor::migration_set& set,
+                  std::int64_t target,
+                  dbactor::options opts,
+                  migrate_result& r)
+{
+    if (!std::filesystem::exists(g.db)) {
+        // A new database: every migration up to the target would be applied.
+        for (const auto& m : set.items())
+            if (target < 0 || m.version <= target)
+                r.steps.push_back({m.version, m.name, true});
+    }
+    else {
+        opts.read_only = true;
+        auto db = dbactor::database::open(opts);
+        r.version = db.boot_report().schema_version;
+        r.steps =
+            db.call([&](dbactor::connection& c) { return dbactor::admin::plan_migration(c, set, target); });
+    }
+}
+
+/// Applies (or reverts) the migrations step by step, then checks foreign keys.
+void apply_migrate(const global_options& g,
+                   const dbactor::migration_set& set,
+                   std::int64_t target,
+                   const dbactor::options& opts,
+                   migrate_result& r)
+{
+    auto db = dbactor::database::open(opts);
+    r.version = db.boot_report().schema_version;
+    set_interruptible(true);
+    try {
+        db.call([&](dbactor::connection& c) {
+            const interruptible_lock_wait wait(c, g);
+            dbactor::admin::migrate_to(c, set, target, r.steps, [] { return !was_interrupted(); });
+        });
+    }
+    catch (const dbactor::error& e) {
+        if (was_interrupted() && e.value() == dbactor::errc::busy)
+            r.findings.push_back(
+                {exit_code::interrupted,
+                 "interrupted",
+                 fmt::format("Interrupted (SIGINT) while waiting for the write lock on '{}'; the "
+                             "migrations listed as applied stay applied, nothing else changed.",
+                             g.db)});
+        else
+            r.findings = failure_findings(e);
+    }
+    catch (const SQLite::Exception& e) {
+        r.findings.push_back(sqlite_failure(e.getExtendedErrorCode(), e.what(), g).as_finding());
+    }
+    set_interruptible(false);
+    try {
+        r.version =
+            db.read([](dbactor::connection& c) { return *c.query_one<std::int64_t>("PRAGMA user_version"); });
+        if (!was_interrupted())
+            r.fk = db.call([](dbactor::connection& c) { return dbactor::admin::foreign_key_check(c); });
+    }
+    catch (const dbactor::error& e) {
+        r.findings.push_back({exit_code_for(e.value()), errc_name(e.value()), e.what()});
+    }
+    catch (const SQLite::Exception& e) {
+        r.findings.push_back(sqlite_failure(e.getExtendedErrorCode(), e.what(), g).as_finding());
+    }
+    try {
+        db.close(); // its final checkpoint may fail (a full disk): that is a finding, not silence
+    }
+    catch (const dbactor::error& e) {
+        r.findings.push_back({exit_code_for(e.value()), errc_name(e.value()), e.what()});
+    }
+    if (r.fk && r.fk->violations > 0)
+        r.findings.push_back(
+            {exit_code::foreign_keys,
+             errc_name(dbactor::errc::foreign_key_violation),
+             fmt::format("After migrating, {} row(s) of '{}' refer to missing parent rows, e.g. "
+                         "{}. Fix the data (delete or re-point those rows) in a new migration, "
+                         "then run `dbtool migrate` again.",
+                         r.fk->violations,
+                         g.db,
+                         fmt::join(r.fk->first, "; "))});
+}
+
+migrate_result do_migrate(const migrate_options& o)
 {
     const auto& g = *o.global;
     auto set = load_migrations(g);
@@ -79,106 +171,44 @@ int run_migrate(const migrate_options& o)
     opts.apply_migrations = false;   // run below, step by step, so that the output lists each step
     opts.check_foreign_keys = false; // checked after the migrations: a pending one may repair a violation
     opts.integrity_check = dbactor::check_level::quick;
-    std::vector<dbactor::admin::migration_step> steps;
-    std::int64_t version = 0;
-    std::vector<finding> findings;
-    std::optional<dbactor::admin::foreign_key_report> fk;
-
-    if (o.dry_run) {
-        if (!std::filesystem::exists(g.db)) {
-            // A new database: every migration up to the target would be applied.
-            for (const auto& m : set->items())
-                if (target < 0 || m.version <= target)
-                    steps.push_back({m.version, m.name, true});
-        }
-        else {
-            opts.read_only = true;
-            auto db = dbactor::database::open(opts);
-            version = db.boot_report().schema_version;
-            steps = db.call(
-                [&](dbactor::connection& c) { return dbactor::admin::plan_migration(c, *set, target); });
-        }
-    }
-    else {
-        auto db = dbactor::database::open(opts);
-        version = db.boot_report().schema_version;
-        set_interruptible(true);
-        try {
-            db.call([&](dbactor::connection& c) {
-                const interruptible_lock_wait wait(c, g);
-                dbactor::admin::migrate_to(c, *set, target, steps, [] { return !was_interrupted(); });
-            });
-        }
-        catch (const dbactor::error& e) {
-            if (was_interrupted() && e.value() == dbactor::errc::busy)
-                findings.push_back(
-                    {exit_code::interrupted,
-                     "interrupted",
-                     fmt::format("Interrupted (SIGINT) while waiting for the write lock on '{}'; the "
-                                 "migrations listed as applied stay applied, nothing else changed.",
-                                 g.db)});
-            else
-                findings = failure_findings(e);
-        }
-        catch (const SQLite::Exception& e) {
-            findings.push_back(sqlite_failure(e.getExtendedErrorCode(), e.what(), g).as_finding());
-        }
-        set_interruptible(false);
-        try {
-            version = db.read(
-                [](dbactor::connection& c) { return *c.query_one<std::int64_t>("PRAGMA user_version"); });
-            if (!was_interrupted())
-                fk = db.call([](dbactor::connection& c) { return dbactor::admin::foreign_key_check(c); });
-        }
-        catch (const dbactor::error& e) {
-            findings.push_back({exit_code_for(e.value()), errc_name(e.value()), e.what()});
-        }
-        catch (const SQLite::Exception& e) {
-            findings.push_back(sqlite_failure(e.getExtendedErrorCode(), e.what(), g).as_finding());
-        }
-        try {
-            db.close(); // its final checkpoint may fail (a full disk): that is a finding, not silence
-        }
-        catch (const dbactor::error& e) {
-            findings.push_back({exit_code_for(e.value()), errc_name(e.value()), e.what()});
-        }
-        if (fk && fk->violations > 0)
-            findings.push_back(
-                {exit_code::foreign_keys,
-                 errc_name(dbactor::errc::foreign_key_violation),
-                 fmt::format("After migrating, {} row(s) of '{}' refer to missing parent rows, e.g. "
-                             "{}. Fix the data (delete or re-point those rows) in a new migration, "
-                             "then run `dbtool migrate` again.",
-                             fk->violations,
-                             g.db,
-                             fmt::join(fk->first, "; "))});
-    }
-    if (was_interrupted() && findings.empty())
-        findings.push_back(
+    migrate_result r;
+    if (o.dry_run)
+        plan_migrate(g, *set, target, opts, r);
+    else
+        apply_migrate(g, *set, target, opts, r);
+    if (was_interrupted() && r.findings.empty())
+        r.findings.push_back(
             {exit_code::interrupted,
              "interrupted",
              fmt::format("Interrupted (SIGINT) between migrations; the migrations listed as applied "
                          "stay applied, '{}' is at version {}.",
                          g.db,
-                         version)});
+                         r.version)});
     std::vector<int> codes;
-    for (const auto& f : findings)
+    for (const auto& f : r.findings)
         codes.push_back(f.code);
-    const int code = most_severe(codes);
+    r.code = most_severe(codes);
 
+    return r;
+}
+
+void print_migrate(const migrate_options& o, const migrate_result& r)
+{
+    const auto& g = *o.global;
+    const int code = r.code;
     if (g.json) {
         nlohmann::json j = {{"command", "migrate"},
                             {"path", g.db},
                             {"dry_run", o.dry_run},
-                            {"version", version},
-                            {"steps", steps_json(steps)},
+                            {"version", r.version},
+                            {"steps", steps_json(r.steps)},
                             {"interrupted", code == exit_code::interrupted},
-                            {"findings", to_json(findings)},
+                            {"findings", to_json(r.findings)},
                             {"exit_code", code}};
-        if (fk)
-            j["foreign_key_violations"] = fk->violations;
-        // The finding that decided the exit code (findings are listed in the order they were found).
-        for (const auto& f : findings)
+        if (r.fk)
+            j["foreign_key_violations"] = r.fk->violations;
+        // The finding that decided the exit code (r.findings are listed in the order they were found).
+        for (const auto& f : r.findings)
             if (f.code == code) {
                 j["error"] = {{"kind", f.kind}, {"message", f.message}};
                 break;
@@ -186,9 +216,9 @@ int run_migrate(const migrate_options& o)
         print_json(j);
     }
     else {
-        if (steps.empty() && findings.empty())
-            std::cout << fmt::format("{}: up to date at version {}.\n", g.db, version);
-        for (const auto& s : steps) {
+        if (r.steps.empty() && r.findings.empty())
+            std::cout << fmt::format("{}: up to date at version {}.\n", g.db, r.version);
+        for (const auto& s : r.steps) {
             const char* verb = o.dry_run  ? (s.up ? "would apply" : "would revert")
                                : s.failed ? (s.up ? "failed to apply" : "failed to revert")
                                : s.done   ? (s.up ? "applied" : "reverted")
@@ -200,12 +230,20 @@ int run_migrate(const migrate_options& o)
                                      s.up ? ".sql" : ".down.sql",
                                      s.done ? fmt::format(" ({} ms)", s.duration_ms) : std::string());
         }
-        if (!o.dry_run && !steps.empty())
-            std::cout << fmt::format("{}: now at version {}.\n", g.db, version);
-        for (const auto& f : findings)
+        if (!o.dry_run && !r.steps.empty())
+            std::cout << fmt::format("{}: now at version {}.\n", g.db, r.version);
+        for (const auto& f : r.findings)
             std::cerr << "dbtool: " << f.message << '\n';
     }
-    return code;
+}
+
+} // namespace
+
+int run_migrate(const migrate_options& o)
+{
+    const auto r = do_migrate(o);
+    print_migrate(o, r);
+    return r.code;
 }
 
 } // namespace dbtool
