@@ -9,6 +9,8 @@
 using Catch::Matchers::Contains;
 using dbactor::errc;
 
+using test::open_error;
+
 namespace {
 
 std::string bytes_of(const std::string& path)
@@ -23,18 +25,6 @@ dbactor::options ours(const test::temp_dir& d)
     o.migrations = dbactor::migration_set::from_files(
         {{"0001_users.sql", "CREATE TABLE users(id INTEGER PRIMARY KEY);"}});
     return o;
-}
-
-dbactor::error open_error(dbactor::options o)
-{
-    try {
-        dbactor::database::open(std::move(o));
-    }
-    catch (const dbactor::error& e) {
-        return e;
-    }
-    FAIL("database::open succeeded but was expected to fail");
-    throw std::logic_error("unreachable");
 }
 
 } // namespace

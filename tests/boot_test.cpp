@@ -16,6 +16,8 @@
 using Catch::Matchers::Contains;
 using dbactor::errc;
 
+using test::open_error;
+
 namespace {
 
 std::string slurp(const std::string& path)
@@ -53,19 +55,6 @@ void make_big(const std::string& path)
              "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000) "
              "INSERT INTO t SELECT i, printf('%.60c', 'x') FROM n;"
              "CREATE INDEX t_v ON t(v);");
-}
-
-/// The error of opening with `o`, failing when open succeeds.
-dbactor::error open_error(dbactor::options o)
-{
-    try {
-        dbactor::database::open(std::move(o));
-    }
-    catch (const dbactor::error& e) {
-        return e;
-    }
-    FAIL("database::open succeeded but was expected to fail");
-    throw std::logic_error("unreachable");
 }
 
 dbactor::migration_set one_table()

@@ -6,6 +6,8 @@ using Catch::Matchers::Contains;
 using dbactor::errc;
 using dbactor::migration_set;
 
+using test::open_error;
+
 namespace {
 
 using files = std::vector<std::pair<std::string, std::string>>;
@@ -15,18 +17,6 @@ dbactor::options with(const test::temp_dir& d, files f)
     auto o = test::options_for(d);
     o.migrations = migration_set::from_files(std::move(f), "mig");
     return o;
-}
-
-dbactor::error open_error(dbactor::options o)
-{
-    try {
-        dbactor::database::open(std::move(o));
-    }
-    catch (const dbactor::error& e) {
-        return e;
-    }
-    FAIL("database::open succeeded but was expected to fail");
-    throw std::logic_error("unreachable");
 }
 
 std::int64_t user_version(const test::temp_dir& d)

@@ -15,21 +15,11 @@ using dbactor::migration_set;
 using state = dbactor::migration_status::state;
 using Catch::Matchers::Contains;
 
+using test::open_error;
+
 namespace {
 
 using files = std::vector<std::pair<std::string, std::string>>;
-
-dbactor::error open_error(dbactor::options o)
-{
-    try {
-        dbactor::database::open(std::move(o));
-    }
-    catch (const dbactor::error& e) {
-        return e;
-    }
-    FAIL("database::open succeeded but was expected to fail");
-    throw std::logic_error("unreachable");
-}
 
 dbactor::error error_of(const std::function<void()>& fn)
 {

@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <future>
+#include <stdexcept>
 #include <string>
 #include <thread>
 
@@ -72,6 +73,19 @@ bool eventually(Cond cond, std::chrono::seconds limit = std::chrono::seconds(10)
         std::this_thread::yield();
     }
     return true;
+}
+
+/// The error of opening with `o`, failing the test when open succeeds.
+inline dbactor::error open_error(dbactor::options o)
+{
+    try {
+        dbactor::database::open(std::move(o));
+    }
+    catch (const dbactor::error& e) {
+        return e;
+    }
+    FAIL("database::open succeeded but was expected to fail");
+    throw std::logic_error("unreachable");
 }
 
 /// The errc of a dbactor::error thrown by `fn`, failing when fn throws something else or nothing.
