@@ -73,6 +73,40 @@ void evaluate(dbactor::options opts, evaluation& ev)
     }
 }
 
+/// The migration state as JSON, adding a finding for each pending, modified or unknown migration.
+nlohmann::json migration_findings(evaluation& ev, const global_options& g, bool checked)
+{
+    nlohmann::json migrations = nlohmann::json::array();
+    if (checked && ev.migrations_read) {
+        for (const auto& m : ev.migrations) {
+            migrations.push_back(to_json(m));
+            using st = dbactor::migration_status::state;
+            const auto file = fmt::format("{:04}_{}.sql", m.version, m.name);
+            if (m.status == st::pending)
+                ev.findings.push_back(
+                    {exit_code::pending,
+                     "pending",
+                     fmt::format("{} is not applied yet; `dbtool migrate` applies it.", file)});
+            else if (m.status == st::modified)
+                ev.findings.push_back(
+                    {exit_code::modified,
+                     errc_name(dbactor::errc::migration_modified),
+                     fmt::format("{} was changed after it was applied; restore it and put the "
+                                 "change in a new migration.",
+                                 file)});
+            else if (m.status == st::unknown)
+                ev.findings.push_back(
+                    {exit_code::ahead,
+                     errc_name(dbactor::errc::database_ahead),
+                     fmt::format("{} is applied but not in {}: the database is ahead of these "
+                                 "migrations; use the newer build's migrations.",
+                                 file,
+                                 g.migrations)});
+        }
+    }
+    return migrations;
+}
+
 } // namespace
 
 int run_check(const check_options& o)
@@ -105,34 +139,7 @@ int run_check(const check_options& o)
                          "lists them. Delete or re-point them in a migration.",
                          ev.foreign_key_violations,
                          g.db)});
-    nlohmann::json migrations = nlohmann::json::array();
-    if (set && ev.migrations_read) {
-        for (const auto& m : ev.migrations) {
-            migrations.push_back(to_json(m));
-            using st = dbactor::migration_status::state;
-            const auto file = fmt::format("{:04}_{}.sql", m.version, m.name);
-            if (m.status == st::pending)
-                ev.findings.push_back(
-                    {exit_code::pending,
-                     "pending",
-                     fmt::format("{} is not applied yet; `dbtool migrate` applies it.", file)});
-            else if (m.status == st::modified)
-                ev.findings.push_back(
-                    {exit_code::modified,
-                     errc_name(dbactor::errc::migration_modified),
-                     fmt::format("{} was changed after it was applied; restore it and put the "
-                                 "change in a new migration.",
-                                 file)});
-            else if (m.status == st::unknown)
-                ev.findings.push_back(
-                    {exit_code::ahead,
-                     errc_name(dbactor::errc::database_ahead),
-                     fmt::format("{} is applied but not in {}: the database is ahead of these "
-                                 "migrations; use the newer build's migrations.",
-                                 file,
-                                 g.migrations)});
-        }
-    }
+    const nlohmann::json migrations = migration_findings(ev, g, set.has_value());
     std::vector<int> codes;
     for (const auto& f : ev.findings)
         codes.push_back(f.code);
