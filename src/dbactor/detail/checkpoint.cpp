@@ -65,7 +65,6 @@ bool idle_checkpoint(session& writer, bool& enabled) noexcept
     writer.no_wait = true; // a reader still on the WAL: try again later rather than hold the writer here
     rc = sqlite3_wal_checkpoint_v2(h, nullptr, SQLITE_CHECKPOINT_TRUNCATE, nullptr, nullptr);
     writer.no_wait = false;
-    writer.take_lock_wait(); // a checkpoint that gave up at once is not a request's wait
     return rc == SQLITE_OK;
 }
 

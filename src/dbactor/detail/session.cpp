@@ -72,6 +72,8 @@ void session::install_busy_handler() noexcept
 int session::on_busy(void* p, int count) noexcept
 {
     auto* s = static_cast<session*>(p);
+    if (s->no_wait) // the idle checkpoint: it retries later, and it is no request's wait
+        return 0;
     const auto now = std::chrono::steady_clock::now();
     if (count == 0) {
         s->end_wait_stretch();
@@ -79,8 +81,6 @@ int session::on_busy(void* p, int count) noexcept
         s->wait_start_ = now;
     }
     s->wait_end_ = now;
-    if (s->no_wait)
-        return 0;
     auto until = s->wait_start_ + s->busy_limit;
     if (request_base* r = s->current) {
         if (r->interrupted())
