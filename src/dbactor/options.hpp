@@ -126,6 +126,9 @@ struct options
     bool read_only = false;
     /// Apply pending migrations at boot (otherwise they are only reported in boot_report()).
     bool apply_migrations = true;
+    /// Timestamped migrations only: apply a pending migration whose version is below the newest applied one
+    /// (a branch merged late) instead of refusing the boot with errc::migration_source_invalid.
+    bool allow_out_of_order = false;
     /// Run `PRAGMA foreign_key_check` as boot's last step (a violation refuses the boot, or is only reported
     /// by a read-only boot). `dbtool migrate` turns it off and checks after applying its own migrations.
     bool check_foreign_keys = true;

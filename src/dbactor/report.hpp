@@ -84,6 +84,9 @@ struct migration_status
     std::int64_t duration_ms = 0;
     bool reversible = false;  ///< has a down file
     bool applied_now = false; ///< applied by this boot
+    /// Applied under another name: the ledger's name when the file was renamed after it was applied (same
+    /// version and checksum), empty otherwise.
+    std::string ledger_name;
 };
 
 /// What database::open did, in order, with timings.
@@ -96,7 +99,7 @@ struct boot_summary
     /// Who checkpoints the WAL: "actor", or "external" (options::checkpoints; wal_autocheckpoint = 0).
     std::string checkpoints = "actor";
     std::string integrity;           ///< "ok", "skipped", or the first rows of the report
-    std::int64_t schema_version = 0; ///< PRAGMA user_version after boot
+    std::int64_t schema_version = 0; ///< the newest applied version (PRAGMA user_version without a ledger)
     std::vector<migration_status> migrations;
     std::int64_t foreign_key_violations = 0;
     std::vector<std::pair<std::string, std::chrono::microseconds>> steps; ///< step name, its duration

@@ -1,6 +1,8 @@
-// Fuzz target: the migration source loader (file names, versions, down files, header directives).
-// Input: records separated by '\0', each "file name\ntext". Property: from_files either returns a set with
-// versions 1..n in order, or throws dbactor::error(migration_source_invalid); nothing else escapes.
+// Fuzz target: the migration source loader (file names, both version schemes, `.up.sql`/`.down.sql` pairs,
+// goose and dbmate sections, BOMs, header directives). Input: records separated by '\0', each "file
+// name\ntext". Property: from_files either returns a set whose versions increase strictly (1..n without gaps
+// when sequential) with up sections that hold no Down marker, or throws
+// dbactor::error(migration_source_invalid); nothing else escapes.
 #include <dbactor/error.hpp>
 #include <dbactor/migration.hpp>
 
@@ -32,11 +34,21 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     }
     try {
         auto set = dbactor::migration_set::from_files(files, "fuzz");
-        std::int64_t expected = 1;
-        for (const auto& m : set.items())
-            if (m.version != expected++ || m.source.rfind("fuzz/", 0) != 0)
+        const bool sequential = set.scheme() == dbactor::version_scheme::sequential;
+        std::int64_t previous = 0;
+        for (const auto& m : set.items()) {
+            if (m.version <= previous || (sequential && m.version != previous + 1) ||
+                m.source.rfind("fuzz/", 0) != 0)
                 std::abort();
-        if (set.latest_version() != expected - 1)
+            if (set.find(m.version) != &m)
+                std::abort();
+            if (m.down_sql && !m.empty_down.empty())
+                std::abort(); // a down file is either a down migration or one without statements
+            if (m.up_sql.find("-- +goose Down") != std::string::npos && m.down_sql)
+                std::abort(); // a file is never run with its Down section
+            previous = m.version;
+        }
+        if (set.latest_version() != previous)
             std::abort();
         for (const auto& [name, text] : files)
             (void)dbactor::migration_checksum(text);

@@ -327,11 +327,12 @@ void step_6_migrations(boot_context& c)
         return;
     }
     refuse_inconsistent(state, c.o.migrations, c.o.path);
+    refuse_out_of_order(state, c.o.migrations, c.o.path, c.o.allow_out_of_order);
     std::vector<std::int64_t> applied_now;
     for (const auto& s : state) {
         if (s.status != migration_status::state::pending)
             continue;
-        const auto& m = c.o.migrations.items()[static_cast<std::size_t>(s.version - 1)];
+        const auto& m = *c.o.migrations.find(s.version);
         if (run_migration(c.h, m, true, c.o.path)) {
             applied_now.push_back(m.version);
             log(c.o, log_level::info, fmt::format("Applied migration {} to '{}'.", m.source, c.o.path));
@@ -390,7 +391,7 @@ void boot_steps(const options& o,
     else
         report.steps.emplace_back("foreign_key_check (skipped)", std::chrono::microseconds(0));
     try {
-        report.schema_version = std::stoll(text_value(c.h, "PRAGMA user_version"));
+        report.schema_version = schema_version(c.h);
     }
     catch (const SQLite::Exception& e) {
         throw c.sqlite_failure(e, errc::open_failed, "");

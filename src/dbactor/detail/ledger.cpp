@@ -1,6 +1,7 @@
 #include <dbactor/detail/ledger.hpp>
 
 #include <dbactor/detail/sql_failure.hpp>
+#include <dbactor/detail/statement.hpp>
 #include <dbactor/error.hpp>
 
 #include <SQLiteCpp/Exception.h>
@@ -36,6 +37,55 @@ std::int64_t ledger_max(sqlite3* db)
     catch (const SQLite::Exception&) {
         return 0;
     }
+}
+
+std::int64_t ledger_count(sqlite3* db)
+{
+    try {
+        statement st(db, "SELECT count(*) FROM dbactor_migrations");
+        return st.step() == SQLITE_ROW ? st.column_int64(0) : 0;
+    }
+    catch (const SQLite::Exception&) {
+        return 0;
+    }
+}
+
+std::int64_t schema_version(sqlite3* db)
+{
+    const bool ledger =
+        !text_rows(db, "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'dbactor_migrations'", 1)
+             .empty();
+    return ledger ? ledger_max(db) : std::stoll(text_value(db, "PRAGMA user_version"));
+}
+
+void refuse_out_of_order(const std::vector<migration_status>& state,
+                         const migration_set& set,
+                         const std::string& path,
+                         bool allow)
+{
+    if (allow || set.scheme() != version_scheme::timestamped)
+        return;
+    const migration_status* newest = nullptr;
+    for (const auto& s : state)
+        if (s.status == migration_status::state::applied)
+            newest = &s;
+    if (!newest)
+        return;
+    std::vector<std::string> late;
+    for (const auto& s : state)
+        if (s.status == migration_status::state::pending && s.version < newest->version)
+            late.push_back(set.find(s.version)->source);
+    if (late.empty())
+        return;
+    throw error(errc::migration_source_invalid,
+                fmt::format("Migration {} is pending but older than {}, which is already applied to '{}': it "
+                            "is out of order (a branch merged after a newer migration ran). Give it a newer "
+                            "timestamp (rename it, e.g. with `dbtool new`'s), or apply it where it is with "
+                            "`dbtool migrate --allow-out-of-order` (options::allow_out_of_order) if it does "
+                            "not depend on the newer ones. Nothing was changed.",
+                            fmt::join(late, ", "),
+                            set.find(newest->version)->source,
+                            path));
 }
 
 std::vector<ledger_row> read_ledger(sqlite3* db, const std::string& path)
@@ -80,6 +130,8 @@ std::vector<migration_status> compare_state(const migration_set& set, const std:
         if (auto it = by_version.find(m.version); it != by_version.end()) {
             st.status = it->second->checksum == st.checksum ? migration_status::state::applied
                                                             : migration_status::state::modified;
+            if (it->second->name != m.name)
+                st.ledger_name = it->second->name; // renamed after it was applied
             st.applied_at = it->second->applied_at;
             st.duration_ms = it->second->duration_ms;
             by_version.erase(it);
@@ -114,10 +166,12 @@ void refuse_inconsistent(const std::vector<migration_status>& state,
                 fmt::format("Migration {} was changed after it was applied to '{}' (the ledger's checksum "
                             "differs from the file's). Never edit an applied migration: restore the file "
                             "as it was applied (e.g. from version control) and put the change in a new "
-                            "migration {:04}_name.sql.",
+                            "migration {}.",
                             m.source,
                             path,
-                            set.latest_version() + 1));
+                            set.scheme() == version_scheme::timestamped
+                                ? std::string("(`dbtool new NAME` names it with the current time)")
+                                : fmt::format("{:04}_name.sql", set.latest_version() + 1)));
         }
     std::vector<std::string> unknown;
     for (const auto& s : state)

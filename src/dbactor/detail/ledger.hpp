@@ -47,4 +47,18 @@ std::optional<std::string> ledger_checksum(sqlite3* db, std::int64_t version, co
 /// The highest version in the ledger, 0 when there is none (or no ledger).
 std::int64_t ledger_max(sqlite3* db);
 
+/// The number of ledger rows (applied migrations), 0 when there is no ledger.
+std::int64_t ledger_count(sqlite3* db);
+
+/// The schema version as dbactor reports it: the ledger's newest version, or PRAGMA user_version when the
+/// database has no ledger (another tool's, or none).
+std::int64_t schema_version(sqlite3* db);
+
+/// Timestamped sets only: throws errc::migration_source_invalid, naming both files, when a pending migration
+/// is older than the newest applied one, unless `allow`.
+void refuse_out_of_order(const std::vector<migration_status>& state,
+                         const migration_set& set,
+                         const std::string& path,
+                         bool allow);
+
 } // namespace dbactor::detail
