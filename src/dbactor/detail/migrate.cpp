@@ -43,9 +43,28 @@ using clock = std::chrono::steady_clock;
                             transactional ? "failed and was rolled back" : "failed part-way (no-transaction)",
                             path,
                             advice.empty()
-                                ? "; migrations before it stay applied. Fix the statement and run again."
+                                ? fmt::format("; {}. Fix the statement and run again.",
+                                              label.ends_with(".down.sql")
+                                                  ? "the migrations reverted before it stay reverted"
+                                                  : "migrations before it stay applied")
                                 : ". " + advice),
                 ext);
+}
+
+/// The tables (other than `table` itself) whose foreign keys refer to `table`, when foreign keys are on.
+std::vector<std::string> referencing_tables(sqlite3* db, const std::string& table)
+{
+    std::vector<std::string> out;
+    if (text_value(db, "PRAGMA foreign_keys") != "1")
+        return out;
+    statement st(db,
+                 "SELECT DISTINCT m.name FROM sqlite_schema AS m, pragma_foreign_key_list(m.name) AS f "
+                 "WHERE m.type = 'table' AND f.\"table\" = ?1 COLLATE NOCASE AND m.name <> ?1 COLLATE "
+                 "NOCASE ORDER BY m.name");
+    st.bind(1, std::string_view(table));
+    while (st.step() == SQLITE_ROW)
+        out.push_back(st.column_text(0));
+    return out;
 }
 
 /// Runs `text` one statement at a time, so that a failure names its line and column.
@@ -75,7 +94,17 @@ void run_script(sqlite3* db,
             st.prepare(db, text.substr(here));
         }
         catch (const SQLite::Exception&) {
-            fail_at_sqlite_offset(here, skip_blank(text, here));
+            const std::size_t at = skip_blank(text, here);
+            if (at < text.size() && text[at] == '.')
+                fail(at,
+                     fmt::format(
+                         "'{}' is a command of the sqlite3 shell, not SQL, and only the shell "
+                         "understands it. Remove it (the runner sets the busy timeout and the "
+                         "pragmas itself)",
+                         text.substr(at, std::min(text.find_first_of(" \t\r\n", at), text.size()) - at)),
+                     sqlite3_extended_errcode(db),
+                     errc::migration_failed);
+            fail_at_sqlite_offset(here, at);
         }
         if (!st) // only white space, comments or empty statements were left (or a NUL byte, where SQLite
                  // stops)
@@ -84,6 +113,12 @@ void run_script(sqlite3* db,
         const std::size_t length = std::char_traits<char>::length(sqlite3_sql(st.get()));
         const std::size_t stmt_at = skip_blank(text, here);
         const std::string_view sql = text.substr(here, length);
+        if (is_pragma_foreign_keys(sql) && pragma_value_is_on(sql))
+            fail(stmt_at,
+                 "foreign keys are already on in every migration (the runner turns them on, and off only "
+                 "around a migration with '-- dbactor: foreign-keys=off'). Remove the statement",
+                 0,
+                 errc::migration_failed);
         if (is_pragma_foreign_keys(sql))
             fail(stmt_at,
                  transactional
@@ -107,9 +142,32 @@ void run_script(sqlite3* db,
                  "transaction)",
                  0,
                  errc::migration_failed);
+        if (const auto table = dropped_table(sql))
+            if (const auto children = referencing_tables(db, *table); !children.empty())
+                fail(stmt_at,
+                     fmt::format("DROP TABLE {} with foreign keys on would first delete its rows, and with "
+                                 "them (ON DELETE CASCADE), or refuse for, the rows of {} that refer to it. "
+                                 "For a table rebuild (create new, copy, drop, rename) put '-- dbactor: "
+                                 "foreign-keys=off' in the file's leading comments: the runner turns foreign "
+                                 "keys off around the transaction and runs foreign_key_check before COMMIT. "
+                                 "To drop it for good, drop {} first",
+                                 *table,
+                                 fmt::join(children, ", "),
+                                 children.size() > 1 ? "those tables" : "that table"),
+                     0,
+                     errc::migration_failed);
         int rc;
         while ((rc = st.step()) == SQLITE_ROW) {
         }
+        if (rc != SQLITE_DONE && sqlite3_extended_errcode(db) == SQLITE_CONSTRAINT_FOREIGNKEY)
+            fail(stmt_at,
+                 fmt::format(
+                     "{}. If this is a table rebuild, put '-- dbactor: foreign-keys=off' in the file's "
+                     "leading comments (foreign keys are on in every migration otherwise); if not, fix "
+                     "the rows that refer to missing ones first",
+                     sqlite_text(db)),
+                 SQLITE_CONSTRAINT_FOREIGNKEY,
+                 errc::migration_failed);
         if (rc != SQLITE_DONE) // read before any reset, which forgets the error offset
             fail_at_sqlite_offset(here, stmt_at);
         here += length;
@@ -123,6 +181,8 @@ std::string label_of(const migration& m, bool up)
 
 std::string down_source(const migration& m)
 {
+    if (!m.down_source.empty())
+        return m.down_source;
     const auto slash = m.source.find_last_of('/');
     const std::string dir = slash == std::string::npos ? std::string() : m.source.substr(0, slash + 1);
     return fmt::format("{}{:04}_{}.down.sql", dir, m.version, m.name);
@@ -190,12 +250,16 @@ bool apply_in_transaction(sqlite3* db,
                           bool run_statements,
                           bool fk_check,
                           const connection_state& expected,
-                          clock::time_point t0)
+                          std::optional<clock::time_point> started,
+                          std::int64_t& duration_ms)
 {
     const std::string label = label_of(m, up);
     exec(db,
          "BEGIN IMMEDIATE",
          fmt::format("Migration {} could not start a transaction on '{}'", label, path));
+    // The duration is the migration's own work: from the lock (or its first statement, no-transaction) to
+    // COMMIT included; not the wait for another connection's lock.
+    const auto t0 = started.value_or(clock::now());
     exec(db, create_ledger, fmt::format("Creating the migration ledger in '{}'", path));
     const auto recorded = ledger_checksum(db, m.version, path);
     const std::string sum = migration_checksum(m.up_sql);
@@ -239,26 +303,48 @@ bool apply_in_transaction(sqlite3* db,
     }
     if (const int rc = st.run(); rc != SQLITE_DONE)
         fail_sql(db, rc, errc::migration_failed, what);
-    const std::string uv = fmt::format("PRAGMA user_version = {}", ledger_max(db));
+    // user_version counts the applied migrations: the newest version when they are sequential; a timestamp
+    // would not fit its 32 bits.
+    const std::string uv = fmt::format("PRAGMA user_version = {}", ledger_count(db));
     exec(db, uv.c_str(), fmt::format("Setting user_version after {}", label));
     exec(db, "COMMIT", fmt::format("Committing migration {} on '{}'", label, path));
+    duration_ms = std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - t0).count();
+    if (up && duration_ms != ms) { // COMMIT (an fsync) took a millisecond or more: the row says so
+        statement fix = prepare_or_fail(db,
+                                        "UPDATE dbactor_migrations SET duration_ms = ?1 WHERE version = ?2",
+                                        errc::migration_failed,
+                                        what);
+        fix.bind(1, static_cast<std::int64_t>(duration_ms));
+        fix.bind(2, m.version);
+        fix.run(); // best effort: the migration is committed; only its recorded duration would be short
+    }
     return true;
 }
 
 } // namespace
 
+std::string irreversible(const migration& m)
+{
+    if (!m.empty_down.empty())
+        return fmt::format(
+            "Migration {} is not reversible: its down file {} holds no statement, so reverting "
+            "it would only remove its ledger row and leave what it built. Nothing was "
+            "reverted; write the statements that undo it there, or restore a backup to go back.",
+            m.source,
+            m.empty_down);
+    return fmt::format("Migration {} is irreversible: there is no {}. Nothing was reverted; write the down "
+                       "file, or restore a backup to go back.",
+                       m.source,
+                       down_source(m));
+}
+
 bool run_migration(
     sqlite3* db, const migration& m, bool up, const std::string& path, std::int64_t* duration_ms)
 {
-    const auto t0 = clock::now();
+    std::int64_t ms = 0;
     const std::string label = label_of(m, up);
     if (!up && !m.down_sql)
-        throw error(
-            errc::migration_failed,
-            fmt::format("Migration {} is irreversible: there is no {}. Nothing was reverted; write the down "
-                        "file, or restore a backup to go back.",
-                        m.source,
-                        down_source(m)));
+        throw error(errc::migration_failed, irreversible(m));
     const std::string& sql = up ? m.up_sql : *m.down_sql;
     const std::string source = up ? m.source : down_source(m);
     const auto d = up ? migration_directives{m.no_transaction, m.foreign_keys_off}
@@ -295,14 +381,16 @@ bool run_migration(
                 done = false;
             }
             else {
+                const auto started = clock::now();
                 run_script(db, sql, source, false, path, label);
                 refuse_state_change(db, expected, sql, source, label, false, path);
                 done = apply_in_transaction(
-                    db, m, up, path, source, sql, false, d.foreign_keys_off, expected, t0);
+                    db, m, up, path, source, sql, false, d.foreign_keys_off, expected, started, ms);
             }
         }
         else {
-            done = apply_in_transaction(db, m, up, path, source, sql, true, d.foreign_keys_off, expected, t0);
+            done = apply_in_transaction(
+                db, m, up, path, source, sql, true, d.foreign_keys_off, expected, std::nullopt, ms);
         }
     }
     catch (...) {
@@ -314,7 +402,7 @@ bool run_migration(
     if (d.foreign_keys_off)
         exec(db, "PRAGMA foreign_keys = ON", fmt::format("Turning foreign keys back on after {}", label));
     if (duration_ms)
-        *duration_ms = std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - t0).count();
+        *duration_ms = ms;
     return done;
 }
 

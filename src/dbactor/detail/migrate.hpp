@@ -21,6 +21,9 @@ namespace dbactor::detail {
 bool run_migration(
     sqlite3* db, const migration& m, bool up, const std::string& path, std::int64_t* duration_ms = nullptr);
 
+/// Why `m` cannot be reverted (no down file, or one without statements), as a sentence.
+std::string irreversible(const migration& m);
+
 /// Runs `PRAGMA foreign_key_check`; returns the number of violations and fills `first` with up to `limit`
 /// readable rows.
 std::int64_t foreign_key_violations(sqlite3* db, std::vector<std::string>& first, std::size_t limit = 5);

@@ -69,6 +69,63 @@ bool is_pragma_foreign_keys(std::string_view sql)
     return w == "PRAGMA FOREIGN_KEYS" || w == "PRAGMA MAIN.FOREIGN_KEYS";
 }
 
+bool pragma_value_is_on(std::string_view sql)
+{
+    const auto at = sql.find_first_of("=(");
+    if (at == std::string_view::npos)
+        return false;
+    std::size_t i = skip_blank(sql, at + 1);
+    std::string value;
+    while (i < sql.size() &&
+           (std::isalnum(static_cast<unsigned char>(sql[i])) || sql[i] == '\'' || sql[i] == '"')) {
+        if (sql[i] != '\'' && sql[i] != '"')
+            value.push_back(static_cast<char>(std::toupper(static_cast<unsigned char>(sql[i]))));
+        ++i;
+    }
+    return value == "ON" || value == "1" || value == "TRUE" || value == "YES";
+}
+
+std::optional<std::string> dropped_table(std::string_view sql)
+{
+    const std::string w = upper_words(sql, 4);
+    if (!w.starts_with("DROP TABLE "))
+        return std::nullopt;
+    // Skip the keywords (DROP, TABLE and IF EXISTS), then read the name, quoted or not.
+    std::size_t i = skip_blank(sql, 0);
+    const int keywords = w.starts_with("DROP TABLE IF EXISTS") ? 4 : 2;
+    for (int k = 0; k < keywords; ++k) {
+        while (i < sql.size() && std::isalpha(static_cast<unsigned char>(sql[i])))
+            ++i;
+        i = skip_blank(sql, i);
+    }
+    std::string name;
+    while (i < sql.size()) {
+        const char open = sql[i];
+        if (open == '"' || open == '`' || open == '[') {
+            const char close = open == '[' ? ']' : open;
+            const auto end = sql.find(close, i + 1);
+            if (end == std::string_view::npos)
+                return std::nullopt;
+            name.append(sql.substr(i + 1, end - i - 1));
+            i = end + 1;
+        }
+        else {
+            while (i < sql.size() && (std::isalnum(static_cast<unsigned char>(sql[i])) || sql[i] == '_' ||
+                                      static_cast<unsigned char>(sql[i]) >= 0x80))
+                name.push_back(sql[i++]);
+        }
+        if (i < sql.size() && sql[i] == '.') { // schema.name: keep the name
+            name.clear();
+            ++i;
+            continue;
+        }
+        break;
+    }
+    if (name.empty())
+        return std::nullopt;
+    return name;
+}
+
 bool is_transaction_control(std::string_view sql)
 {
     const std::string w = upper_words(sql, 2);

@@ -24,6 +24,13 @@ std::string upper_words(std::string_view sql, int words);
 /// `PRAGMA foreign_keys` (or `main.foreign_keys`), in any case.
 bool is_pragma_foreign_keys(std::string_view sql);
 
+/// For `PRAGMA foreign_keys = V` (or `(V)`): whether V switches them on (ON, 1, TRUE, YES).
+bool pragma_value_is_on(std::string_view sql);
+
+/// The table a `DROP TABLE [IF EXISTS] [schema.]name` statement drops (unquoted), or nullopt for another
+/// statement.
+std::optional<std::string> dropped_table(std::string_view sql);
+
 /// BEGIN, COMMIT, END or ROLLBACK (but not ROLLBACK TO a savepoint).
 bool is_transaction_control(std::string_view sql);
 
