@@ -1,7 +1,9 @@
 #include <dbactor/admin.hpp>
 
 #include <dbactor/detail/file_checks.hpp>
+#include <dbactor/detail/ledger.hpp>
 #include <dbactor/detail/migrate.hpp>
+#include <dbactor/detail/scratch_schema.hpp>
 #include <dbactor/detail/sql_failure.hpp>
 #include <dbactor/error.hpp>
 
@@ -38,7 +40,13 @@ std::vector<migration_status> migration_state(connection& c, const migration_set
     return detail::compare_state(set, detail::read_ledger(c.handle(), db_path(c)));
 }
 
-std::vector<migration_step> plan_migration(connection& c, const migration_set& set, std::int64_t target)
+std::int64_t schema_version(connection& c)
+{
+    return detail::schema_version(c.handle());
+}
+
+std::vector<migration_step>
+plan_migration(connection& c, const migration_set& set, std::int64_t target, bool allow_out_of_order)
 {
     const std::string path = db_path(c);
     const auto state = migration_state(c, set);
@@ -56,32 +64,53 @@ std::vector<migration_step> plan_migration(connection& c, const migration_set& s
     for (const auto& s : state) // up, oldest first
         if (s.status == migration_status::state::pending && s.version <= target)
             plan.push_back({s.version, s.name, true});
+    if (plan.size() > 0)
+        detail::refuse_out_of_order(state, set, path, allow_out_of_order);
     for (auto it = state.rbegin(); it != state.rend(); ++it) // down, newest first
         if (it->status == migration_status::state::applied && it->version > target) {
-            const auto& m = set.items()[static_cast<std::size_t>(it->version - 1)];
+            const auto& m = *set.find(it->version);
             if (!m.down_sql)
                 throw error(
                     errc::migration_failed,
-                    fmt::format("Cannot migrate '{}' down to version {}: migration {} is irreversible "
-                                "(there is no {:04}_{}.down.sql). Nothing was changed; write the down file, "
-                                "or restore a backup.",
-                                path,
-                                target,
-                                m.source,
-                                m.version,
-                                m.name));
+                    fmt::format(
+                        "Cannot migrate '{}' down to version {}: {}", path, target, detail::irreversible(m)));
             plan.push_back({it->version, it->name, false});
         }
     return plan;
 }
 
+std::vector<migration_step> dry_run_migration(connection& c,
+                                              const migration_set& set,
+                                              std::int64_t target,
+                                              std::vector<migration_problem>& problems,
+                                              bool allow_out_of_order)
+{
+    problems.clear();
+    auto steps = plan_migration(c, set, target, allow_out_of_order);
+    const std::string path = db_path(c);
+    detail::scratch_db scratch;
+    scratch.copy_schema_of(c.handle());
+    const std::string where = fmt::format("{} (dry run: a scratch copy of its schema)", path);
+    for (auto& step : steps) {
+        try {
+            detail::run_migration(scratch.get(), *set.find(step.version), step.up, where);
+        }
+        catch (const error& e) {
+            step.failed = true;
+            problems.push_back({step.version, step.up, e.value(), e.what()});
+        }
+    }
+    return steps;
+}
+
 std::vector<migration_step> migrate_to(connection& c,
                                        const migration_set& set,
                                        std::int64_t target,
-                                       const std::function<bool()>& keep_going)
+                                       const std::function<bool()>& keep_going,
+                                       bool allow_out_of_order)
 {
     std::vector<migration_step> steps;
-    migrate_to(c, set, target, steps, keep_going);
+    migrate_to(c, set, target, steps, keep_going, allow_out_of_order);
     return steps;
 }
 
@@ -89,15 +118,16 @@ void migrate_to(connection& c,
                 const migration_set& set,
                 std::int64_t target,
                 std::vector<migration_step>& steps,
-                const std::function<bool()>& keep_going)
+                const std::function<bool()>& keep_going,
+                bool allow_out_of_order)
 {
     steps.clear();
-    steps = plan_migration(c, set, target);
+    steps = plan_migration(c, set, target, allow_out_of_order);
     const std::string path = db_path(c);
     for (auto& step : steps) {
         if (keep_going && !keep_going())
             break;
-        const auto& m = set.items()[static_cast<std::size_t>(step.version - 1)];
+        const auto& m = *set.find(step.version);
         try {
             step.done = detail::run_migration(c.handle(), m, step.up, path, &step.duration_ms);
         }

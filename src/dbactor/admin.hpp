@@ -21,6 +21,9 @@ namespace dbactor::admin {
 /// Errors: errc::busy when the database is locked.
 std::vector<migration_status> migration_state(connection& c, const migration_set& set);
 
+/// The schema version: the newest version in dbactor's ledger, or PRAGMA user_version when there is none.
+std::int64_t schema_version(connection& c);
+
 /// One step of a migration plan.
 struct migration_step
 {
@@ -34,10 +37,55 @@ struct migration_step
 
 /// The steps that bring the schema from its current version to `target`: pending migrations up to it, or
 /// applied ones above it reverted newest first. `target` -1 means the newest version of `set`.
-/// Errors: errc::migration_modified or errc::database_ahead as at boot; errc::migration_failed when a step
-/// down has no down file (the migration is irreversible; the message names it) or `target` is not a
-/// version of `set`. Nothing is changed.
-std::vector<migration_step> plan_migration(connection& c, const migration_set& set, std::int64_t target = -1);
+/// Errors: errc::migration_modified or errc::database_ahead as at boot; errc::migration_source_invalid for a
+/// pending timestamped migration older than the newest applied one, unless `allow_out_of_order`;
+/// errc::migration_failed when a step down has no down file or one without statements (the message names
+/// it) or `target` is above the newest version of `set`. Nothing is changed.
+std::vector<migration_step> plan_migration(connection& c,
+                                           const migration_set& set,
+                                           std::int64_t target = -1,
+                                           bool allow_out_of_order = false);
+
+/// One problem a dry run found.
+struct migration_problem
+{
+    std::int64_t version = 0;
+    bool up = true;
+    errc code = errc::migration_failed;
+    std::string message; ///< as the real run would say it, with file:line:col
+};
+
+/// A dry run: plan_migration's steps, run on a scratch in-memory copy of the database's schema (no rows) with
+/// every check of the real run, going on past a failing step so that every problem is reported, in plan
+/// order. `problems` gets them; a step's `failed` is set when it is one of them. What depends on the rows
+/// (a UNIQUE or foreign-key violation of existing data) shows only in the real run.
+/// Errors: as plan_migration; nothing is changed.
+std::vector<migration_step> dry_run_migration(connection& c,
+                                              const migration_set& set,
+                                              std::int64_t target,
+                                              std::vector<migration_problem>& problems,
+                                              bool allow_out_of_order = false);
+
+/// What adopt() did.
+struct adopt_result
+{
+    std::string tool;  ///< the other tool ("sqlx", "goose", …), empty when only --version said what ran
+    std::string table; ///< its ledger table, left as it is; empty when there is none
+    std::vector<std::int64_t> versions; ///< recorded in dbactor_migrations
+    std::int64_t user_version = 0;      ///< PRAGMA user_version, which adopt leaves as it is
+};
+
+/// Takes over a database another tool manages: records in `dbactor_migrations` the migrations of `set` that
+/// the other tool's ledger says are applied (`_sqlx_migrations`, `goose_db_version`, `schema_migrations` of
+/// dbmate or golang-migrate, `__diesel_schema_migrations`, `refinery_schema_history`), or with `up_to` every
+/// migration of `set` up to that version, after checking that the live schema is what those migrations build
+/// in a scratch in-memory database. Nothing else is written: the other ledger and user_version stay.
+/// Errors: errc::migration_modified when the schemas differ (the message lists the differences);
+/// errc::migration_failed when the database already has a dbactor ledger, when the other ledger names a
+/// version `set` lacks, when there is no ledger and no `up_to`, or when a migration fails on the scratch
+/// database; errc::busy. Nothing is written on error, nor when `record` is false (a dry run: only the
+/// checks).
+adopt_result adopt(connection& c, const migration_set& set, std::int64_t up_to = -1, bool record = true);
 
 /// Runs plan_migration's steps, each in its own transaction with its ledger row. `keep_going` is asked
 /// before each step; when it returns false the remaining steps are left undone (and `done` stays false).
@@ -46,7 +94,8 @@ std::vector<migration_step> plan_migration(connection& c, const migration_set& s
 std::vector<migration_step> migrate_to(connection& c,
                                        const migration_set& set,
                                        std::int64_t target = -1,
-                                       const std::function<bool()>& keep_going = {});
+                                       const std::function<bool()>& keep_going = {},
+                                       bool allow_out_of_order = false);
 
 /// migrate_to that reports its progress in `steps` (the plan, each step's `done`, and `failed` on the step
 /// that threw), so that a caller can say what was applied before an error. Errors: as migrate_to; `steps` is
@@ -55,7 +104,8 @@ void migrate_to(connection& c,
                 const migration_set& set,
                 std::int64_t target,
                 std::vector<migration_step>& steps,
-                const std::function<bool()>& keep_going = {});
+                const std::function<bool()>& keep_going = {},
+                bool allow_out_of_order = false);
 
 /// What `PRAGMA foreign_key_check` found.
 struct foreign_key_report
