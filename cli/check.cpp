@@ -129,7 +129,16 @@ int run_check(const check_options& o)
     }
     if (set)
         opts.migrations = *set;
-    evaluate(opts, ev);
+    try {
+        evaluate(opts, ev);
+    }
+    catch (const dbactor::error& e) {
+        if (ev.findings.empty())
+            throw;
+        // The database could not be opened (a missing file): that is one more finding, and the migration
+        // directory's problems found before it stay in the report.
+        ev.findings.push_back({exit_code_for(e.value()), errc_name(e.value()), e.what()});
+    }
 
     if (ev.foreign_key_violations > 0)
         ev.findings.push_back(

@@ -1,4 +1,5 @@
 // dbtool: wires the subcommands, the global options and the exit codes; each command lives in its own file.
+#include "adopt.hpp"
 #include "backup.hpp"
 #include "check.hpp"
 #include "common.hpp"
@@ -168,12 +169,14 @@ int main(int argc, char** argv)
     new_options create{&g};
     backup_options backup{&g};
     optimize_options optimize{&g};
+    adopt_options adopt{&g};
     auto* migrate_cmd = setup_migrate(app, migrate);
     auto* check_cmd = setup_check(app, check);
     auto* status_cmd = setup_status(app, status);
     auto* new_cmd = setup_new(app, create);
     auto* backup_cmd = setup_backup(app, backup);
     auto* optimize_cmd = setup_optimize(app, optimize);
+    auto* adopt_cmd = setup_adopt(app, adopt);
 
     const bool json = json_requested(argc, argv);
     try {
@@ -206,6 +209,8 @@ int main(int argc, char** argv)
             return run_backup(backup);
         if (*optimize_cmd)
             return run_optimize(optimize);
+        if (*adopt_cmd)
+            return run_adopt(adopt);
         return exit_code::usage;
     }
     catch (...) {

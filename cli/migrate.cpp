@@ -24,7 +24,13 @@ CLI::App* setup_migrate(CLI::App& app, migrate_options& o)
             o.to_given = true;
         },
         "Target version, 0 to the newest (default: the newest); lower than the current one goes down");
-    sub->add_flag("--dry-run", o.dry_run, "Print the plan without changing anything");
+    sub->add_flag("--dry-run",
+                  o.dry_run,
+                  "Check every pending step on a scratch copy of the schema and print the plan and every "
+                  "problem, without changing anything");
+    sub->add_flag("--allow-out-of-order",
+                  o.allow_out_of_order,
+                  "Timestamped migrations: apply a pending one older than the newest applied one");
     return sub;
 }
 
@@ -69,42 +75,43 @@ struct migrate_result
     int code = exit_code::ok;
 };
 
-/// --dry-run: the plan, without changing anything.
-void plan_migrate(const global_options& g,
+/// --dry-run: the plan, each step run on a scratch copy of the schema; every problem is a finding.
+void plan_migrate(const migrate_options& o,
                   const dbactor::migration_set& set,
                   std::int64_t target,
                   dbactor::options opts,
                   migrate_result& r)
 {
-    if (!std::filesystem::exists(g.db)) {
-        // A new database: every migration up to the target would be applied.
-        for (const auto& m : set.items())
-            if (target < 0 || m.version <= target)
-                r.steps.push_back({m.version, m.name, true});
-    }
-    else {
+    if (!std::filesystem::exists(o.global->db))
+        opts.path = ":memory:"; // a new database: the plan starts from an empty one
+    else
         opts.read_only = true;
-        auto db = dbactor::database::open(opts);
-        r.version = db.boot_report().schema_version;
-        r.steps =
-            db.call([&](dbactor::connection& c) { return dbactor::admin::plan_migration(c, set, target); });
-    }
+    auto db = dbactor::database::open(opts);
+    r.version = db.boot_report().schema_version;
+    std::vector<dbactor::admin::migration_problem> problems;
+    r.steps = db.call([&](dbactor::connection& c) {
+        return dbactor::admin::dry_run_migration(c, set, target, problems, o.allow_out_of_order);
+    });
+    for (const auto& p : problems)
+        r.findings.push_back({exit_code_for(p.code), errc_name(p.code), p.message});
 }
 
 /// Applies (or reverts) the migrations step by step, then checks foreign keys.
-void apply_migrate(const global_options& g,
+void apply_migrate(const migrate_options& o,
                    const dbactor::migration_set& set,
                    std::int64_t target,
                    const dbactor::options& opts,
                    migrate_result& r)
 {
+    const auto& g = *o.global;
     auto db = dbactor::database::open(opts);
     r.version = db.boot_report().schema_version;
     set_interruptible(true);
     try {
         db.call([&](dbactor::connection& c) {
             const interruptible_lock_wait wait(c, g);
-            dbactor::admin::migrate_to(c, set, target, r.steps, [] { return !was_interrupted(); });
+            dbactor::admin::migrate_to(
+                c, set, target, r.steps, [] { return !was_interrupted(); }, o.allow_out_of_order);
         });
     }
     catch (const dbactor::error& e) {
@@ -123,8 +130,7 @@ void apply_migrate(const global_options& g,
     }
     set_interruptible(false);
     try {
-        r.version =
-            db.read([](dbactor::connection& c) { return *c.query_one<std::int64_t>("PRAGMA user_version"); });
+        r.version = db.read([](dbactor::connection& c) { return dbactor::admin::schema_version(c); });
         if (!was_interrupted())
             r.fk = db.call([](dbactor::connection& c) { return dbactor::admin::foreign_key_check(c); });
     }
@@ -173,9 +179,9 @@ migrate_result do_migrate(const migrate_options& o)
     opts.integrity_check = dbactor::check_level::quick;
     migrate_result r;
     if (o.dry_run)
-        plan_migrate(g, *set, target, opts, r);
+        plan_migrate(o, *set, target, opts, r);
     else
-        apply_migrate(g, *set, target, opts, r);
+        apply_migrate(o, *set, target, opts, r);
     if (was_interrupted() && r.findings.empty())
         r.findings.push_back(
             {exit_code::interrupted,
@@ -219,7 +225,8 @@ void print_migrate(const migrate_options& o, const migrate_result& r)
         if (r.steps.empty() && r.findings.empty())
             std::cout << fmt::format("{}: up to date at version {}.\n", g.db, r.version);
         for (const auto& s : r.steps) {
-            const char* verb = o.dry_run  ? (s.up ? "would apply" : "would revert")
+            const char* verb = o.dry_run ? (s.failed ? (s.up ? "would fail to apply" : "would fail to revert")
+                                                     : (s.up ? "would apply" : "would revert"))
                                : s.failed ? (s.up ? "failed to apply" : "failed to revert")
                                : s.done   ? (s.up ? "applied" : "reverted")
                                           : "skipped";

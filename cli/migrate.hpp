@@ -13,6 +13,7 @@ struct migrate_options
     std::int64_t to = -1; ///< the newest version unless --to was given
     bool to_given = false;
     bool dry_run = false;
+    bool allow_out_of_order = false;
 };
 
 CLI::App* setup_migrate(CLI::App& app, migrate_options& o);

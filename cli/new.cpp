@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -26,7 +28,9 @@ int run_new(const new_options& o)
     static const std::regex valid(R"([A-Za-z0-9][A-Za-z0-9_\-]*)");
     if (!std::regex_match(o.name, valid))
         throw usage_error(
-            fmt::format("'{}' is not a migration name: use letters, digits, '_' or '-'.", o.name));
+            fmt::format("'{}' is not a migration name: it must start with a letter or a digit and "
+                        "go on with letters, digits, '_' or '-' (e.g. add_bans).",
+                        o.name));
     const std::filesystem::path dir = g.migrations.empty() ? "migrations" : g.migrations;
     std::error_code ec;
     std::filesystem::create_directories(dir, ec);
@@ -37,7 +41,16 @@ int run_new(const new_options& o)
                         dir.string(),
                         ec.message()));
     const auto set = dbactor::migration_set::from_directory(dir); // refuses an invalid directory (exit 4)
-    const auto version = set.latest_version() + 1;
+    // The directory's scheme: the next number, or (timestamped) the current UTC time, later than the newest.
+    std::int64_t version = set.latest_version() + 1;
+    if (set.scheme() == dbactor::version_scheme::timestamped) {
+        const std::time_t now = std::time(nullptr);
+        std::tm utc{};
+        gmtime_r(&now, &utc);
+        char stamp[16];
+        std::strftime(stamp, sizeof stamp, "%Y%m%d%H%M%S", &utc);
+        version = std::max<std::int64_t>(std::stoll(stamp), set.latest_version() + 1);
+    }
     const auto path = dir / fmt::format("{:04}_{}.sql", version, o.name);
     {
         std::ofstream out(path, std::ios::binary);

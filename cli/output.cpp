@@ -39,6 +39,8 @@ nlohmann::json to_json(const dbactor::migration_status& m)
         j["applied_at"] = m.applied_at;
         j["duration_ms"] = m.duration_ms;
     }
+    if (!m.ledger_name.empty())
+        j["applied_as"] = m.ledger_name; // renamed after it was applied
     return j;
 }
 

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <iostream>
 
 namespace dbtool {
@@ -29,6 +30,21 @@ int run_status(const status_options& o)
     for (const auto& p : r.pragmas)
         if (p.name == "journal_mode")
             info.journal_mode = p.actual; // an immutable (writer-less) open reports the file's own mode
+    // Modified or unknown migrations are what `check` fails on too: status says so in its exit code.
+    std::vector<int> codes;
+    std::size_t width = 20;
+    for (const auto& m : r.migrations) {
+        width = std::max(width, fmt::format("{:04}_{}", m.version, m.name).size());
+        if (set && m.status == dbactor::migration_status::state::modified)
+            codes.push_back(exit_code::modified);
+        if (set && m.status == dbactor::migration_status::state::unknown)
+            codes.push_back(exit_code::ahead);
+    }
+    const int code = most_severe(codes);
+    const auto replicator = db.call([](dbactor::connection& c) {
+        return c.query<std::string>("SELECT name FROM sqlite_schema WHERE type = 'table' AND name IN "
+                                    "('_litestream_seq', '_litestream_lock') ORDER BY name");
+    });
     if (g.json) {
         auto migrations = nlohmann::json::array();
         for (const auto& m : r.migrations) {
@@ -48,8 +64,9 @@ int run_status(const status_options& o)
                     {"freelist_count", info.freelist_count},
                     {"file_bytes", info.file_bytes},
                     {"wal_bytes", info.wal_bytes},
-                    {"exit_code", 0}});
-        return exit_code::ok;
+                    {"replicator_tables", replicator},
+                    {"exit_code", code}});
+        return code;
     }
     std::cout << fmt::format("database      {}\n", g.db);
     std::cout << fmt::format("version       {}\n", r.schema_version);
@@ -57,13 +74,36 @@ int run_status(const status_options& o)
     std::cout << fmt::format(
         "pages         {} of {} bytes ({} free)\n", info.page_count, info.page_size, info.freelist_count);
     std::cout << fmt::format("file          {} bytes, WAL {} bytes\n", info.file_bytes, info.wal_bytes);
+    if (!replicator.empty())
+        std::cout << fmt::format("replicator    Litestream ({}: its tables, not the schema's); it owns "
+                                 "checkpoints, so run the service with checkpoints = external\n",
+                                 fmt::join(replicator, ", "));
     std::cout << "migrations" << (set ? "" : " (from the ledger; pass --migrations to compare with files)")
               << '\n';
     for (const auto& m : r.migrations) {
         const char* state = set ? state_name(m.status) : "applied";
-        std::cout << fmt::format("  {:04}_{:<30} {:<9} {}\n", m.version, m.name, state, m.applied_at);
+        std::cout << fmt::format(
+            "  {:<{}} {:<9} {}{}\n",
+            fmt::format("{:04}_{}", m.version, m.name),
+            width,
+            state,
+            m.applied_at,
+            m.ledger_name.empty()
+                ? std::string()
+                : fmt::format("  (renamed: applied as {:04}_{})", m.version, m.ledger_name));
     }
-    return exit_code::ok;
+    for (const auto& m : r.migrations)
+        if (set && m.status != dbactor::migration_status::state::applied &&
+            m.status != dbactor::migration_status::state::pending)
+            std::cerr << fmt::format("dbtool: migration {:04}_{} is {}: {}\n",
+                                     m.version,
+                                     m.name,
+                                     state_name(m.status),
+                                     m.status == dbactor::migration_status::state::modified
+                                         ? "its file changed after it was applied (exit 4); restore it"
+                                         : "the ledger has it but the directory does not (exit 5): a newer "
+                                           "build migrated this database");
+    return code;
 }
 
 } // namespace dbtool
