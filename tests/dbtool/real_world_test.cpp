@@ -176,3 +176,79 @@ TEST_CASE("new states the naming rule", "[dbtool][real-world]")
     CHECK(r.code == 2);
     CHECK_THAT(r.err, Contains("start with a letter or a digit"));
 }
+
+TEST_CASE(
+    "migrate refuses a migration that leaves legacy_alter_table on (exit 6) and the next one runs clean",
+    "[dbtool][real-world]")
+{
+    test::temp_dir dir;
+    const auto m =
+        write_migrations(dir,
+                         {{"0001_a.sql", "CREATE TABLE a (id INTEGER);\nPRAGMA legacy_alter_table = ON;\n"},
+                          {"0002_b.sql", "CREATE TABLE b (id INTEGER);\n"}});
+    const auto r = dbtool({"--db", dir.db(), "--migrations", m, "migrate"});
+    CHECK(r.code == 6);
+    CHECK_THAT(r.err, Contains("0001_a.sql:2") && Contains("legacy_alter_table"));
+    const auto s = dbtool({"--db", dir.db(), "--migrations", m, "status", "--json"});
+    CHECK(parse_json(s)["version"] == 0); // rolled back: nothing applied
+}
+
+TEST_CASE("a goose file runs its Up section only, and --to 0 reverts with its Down section",
+          "[dbtool][real-world]")
+{
+    test::temp_dir dir;
+    const auto m =
+        write_migrations(dir,
+                         {{"20240101000000_users.sql",
+                           "-- +goose Up\n-- +goose StatementBegin\nCREATE TABLE users (id INTEGER);\n"
+                           "CREATE TRIGGER users_t AFTER INSERT ON users BEGIN SELECT 1; END;\n"
+                           "-- +goose StatementEnd\n-- +goose Down\nDROP TABLE users;\n"}});
+    REQUIRE(dbtool({"--db", dir.db(), "--migrations", m, "migrate"}).code == 0);
+    raw_exec(dir.db(), "INSERT INTO users VALUES (1);"); // the table is there: the Down section did not run
+    CHECK(dbtool({"--db", dir.db(), "--migrations", m, "migrate", "--to", "0"}).code == 0);
+    CHECK(dbtool({"--db", dir.db(), "--migrations", m, "check"}).code == 3); // pending again
+}
+
+TEST_CASE("migrate --to below a down file without statements exits 6 naming it, and nothing is reverted",
+          "[dbtool][real-world]")
+{
+    test::temp_dir dir;
+    const auto m = write_migrations(
+        dir, {{"0001_a.sql", "CREATE TABLE a (id INTEGER);\n"}, {"0001_a.down.sql", "-- TODO\n"}});
+    REQUIRE(dbtool({"--db", dir.db(), "--migrations", m, "migrate"}).code == 0);
+    const auto r = dbtool({"--db", dir.db(), "--migrations", m, "migrate", "--to", "0"});
+    CHECK(r.code == 6);
+    CHECK_THAT(r.err, Contains("0001_a.down.sql") && Contains("holds no statement"));
+    CHECK_THAT(r.out, !Contains("now at version 0"));
+    raw_exec(dir.db(), "INSERT INTO a VALUES (1);"); // still there
+}
+
+TEST_CASE("a table rebuild converted without the directive exits 6 and keeps every child row",
+          "[dbtool][real-world]")
+{
+    test::temp_dir dir;
+    const auto m =
+        write_migrations(dir,
+                         {{"0001_schema.sql",
+                           "CREATE TABLE parent (id INTEGER PRIMARY KEY);\nCREATE TABLE child (id INTEGER "
+                           "PRIMARY KEY, p INTEGER "
+                           "REFERENCES parent(id) ON DELETE CASCADE);\nINSERT INTO parent VALUES "
+                           "(1);\nINSERT INTO child VALUES (1, 1);\n"},
+                          {"0002_rebuild.sql",
+                           "CREATE TABLE parent_new (id INTEGER PRIMARY KEY, x TEXT);\nINSERT INTO "
+                           "parent_new (id) SELECT id FROM "
+                           "parent;\nDROP TABLE parent;\nALTER TABLE parent_new RENAME TO parent;\n"}});
+    const auto r = dbtool({"--db", dir.db(), "--migrations", m, "migrate"});
+    CHECK(r.code == 6);
+    CHECK_THAT(r.err, Contains("0002_rebuild.sql:3:1") && Contains("-- dbactor: foreign-keys=off"));
+    const auto c = dbtool({"--db", dir.db(), "status", "--json"});
+    CHECK(parse_json(c)["version"] == 1);
+    sqlite3* db = nullptr;
+    REQUIRE(sqlite3_open(dir.db().c_str(), &db) == SQLITE_OK);
+    sqlite3_stmt* st = nullptr;
+    REQUIRE(sqlite3_prepare_v2(db, "SELECT count(*) FROM child", -1, &st, nullptr) == SQLITE_OK);
+    REQUIRE(sqlite3_step(st) == SQLITE_ROW);
+    CHECK(sqlite3_column_int(st, 0) == 1);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+}
