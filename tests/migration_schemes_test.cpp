@@ -5,9 +5,12 @@
 #include <dbactor/admin.hpp>
 
 #include <fmt/format.h>
+#include <sqlite3.h>
 
 #include <chrono>
 #include <fstream>
+#include <future>
+#include <thread>
 
 using Catch::Matchers::Contains;
 using dbactor::errc;
@@ -255,4 +258,33 @@ TEST_CASE("a 100-file timestamped set with triggers migrates, and how long it ta
     CHECK(ledger_versions(db).size() == 100);
     CHECK(db.read([](dbactor::connection& c) { return *c.query_one<std::string>("SELECT v FROM t99"); }) ==
           "a;");
+}
+
+TEST_CASE("the ledger's duration_ms is the migration's own time, not the wait for another connection's lock",
+          "[migration][schemes]")
+{
+    test::temp_dir d;
+    dbactor::database::open(test::options_for(d)).close(); // a WAL database without migrations
+    std::promise<void> locked;
+    std::thread holder([&] {
+        sqlite3* other = nullptr;
+        sqlite3_open(d.db().c_str(), &other);
+        sqlite3_exec(other, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr);
+        locked.set_value();
+        std::this_thread::sleep_for(std::chrono::milliseconds(1000)); // how long the lock is held
+        sqlite3_exec(other, "COMMIT", nullptr, nullptr, nullptr);
+        sqlite3_close(other);
+    });
+    locked.get_future().wait();
+    const auto t0 = std::chrono::steady_clock::now();
+    auto db = dbactor::database::open(with(d, {{"0001_a.sql", "CREATE TABLE a (id INTEGER);"}}));
+    const auto waited =
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
+    holder.join();
+    const auto recorded = db.read([](dbactor::connection& c) {
+        return *c.query_one<std::int64_t>("SELECT duration_ms FROM dbactor_migrations WHERE version = 1");
+    });
+    INFO("boot took " << waited << " ms, the ledger says " << recorded << " ms");
+    REQUIRE(waited >= 500); // it did wait for the lock
+    CHECK(recorded < waited - 400);
 }
