@@ -1,5 +1,6 @@
 #include <dbactor/migration.hpp>
 
+#include <dbactor/detail/migration_names.hpp>
 #include <dbactor/detail/migration_sections.hpp>
 #include <dbactor/detail/sql_text.hpp>
 #include <dbactor/error.hpp>
@@ -18,135 +19,14 @@
 namespace dbactor {
 namespace {
 
-enum class file_kind
-{
-    up,      ///< V_name.sql
-    up_pair, ///< V_name.up.sql (sqlx, golang-migrate)
-    down,    ///< V_name.down.sql
-};
-
-struct parsed_name
-{
-    std::int64_t version;
-    std::string name;
-    file_kind kind;
-    std::size_t digits;
-};
-
-/// Versions of this many digits or more are timestamps (sqlx, goose, dbmate, golang-migrate, diesel).
-constexpr std::size_t timestamp_digits = 10;
-
-constexpr const char* names_we_read =
-    " The names dbactor reads:\n"
-    "    0001_create_users.sql             sequential: 1, 2, 3, … without gaps (four to nine digits)\n"
-    "    20210422143411_create_users.sql   timestamped: ten or more digits, gaps allowed (sqlx, goose, "
-    "dbmate)\n"
-    "    V_name.up.sql + V_name.down.sql   an up file with its down file (sqlx -r, golang-migrate)\n"
-    "    V_name.sql + V_name.down.sql      the same";
-
-/// What to rename a file that is not named as dbactor reads to, as a sentence.
-std::string rename_advice(const std::string& file)
-{
-    static const std::regex flyway(R"(^[VvUu]([0-9]+)(?:[._][0-9]+)*__(.+)\.sql$)");
-    static const std::regex few_digits(R"(^([0-9]{1,3})_(.+)\.sql$)");
-    static const std::regex dashed(R"(^([0-9]{4})-([0-9]{2})-([0-9]{2})-?([0-9]{6})_(.+)\.sql$)");
-    auto safe = [](std::string name) {
-        for (auto& ch : name)
-            if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '_' && ch != '-' && ch != '.')
-                ch = '_';
-        return name;
-    };
-    std::smatch m;
-    if (std::regex_match(file, m, flyway))
-        return fmt::format(" It looks like a Flyway/refinery name: rename it to '{:04}_{}' (sequential).",
-                           std::stoll(m[1].str()),
-                           safe(m[2].str()) + ".sql");
-    if (std::regex_match(file, m, few_digits))
-        return fmt::format(" Rename it to '{:04}_{}' (at least four digits).",
-                           std::stoll(m[1].str()),
-                           safe(m[2].str()) + ".sql");
-    if (std::regex_match(file, m, dashed))
-        return fmt::format(" Rename it to '{}{}{}{}_{}' (a timestamp of digits only).",
-                           m[1].str(),
-                           m[2].str(),
-                           m[3].str(),
-                           m[4].str(),
-                           safe(m[5].str()) + ".sql");
-    return names_we_read;
-}
-
-std::optional<parsed_name> parse_file_name(const std::string& file, const std::string& where)
-{
-    static const std::regex pattern(R"(^([0-9]{4,})_([A-Za-z0-9][A-Za-z0-9_\-]*?)(\.up|\.down)?\.sql$)");
-    std::smatch m;
-    if (!std::regex_match(file, m, pattern))
-        return std::nullopt;
-    const auto digits = m[1].str();
-    std::int64_t version = 0;
-    const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), version);
-    if (ec != std::errc{} || end != digits.data() + digits.size())
-        throw error(errc::migration_source_invalid,
-                    fmt::format("Migration file '{}' has a version number ({}) too large for a 64-bit "
-                                "integer. Number migrations 0001, 0002, … or with a timestamp "
-                                "YYYYMMDDHHMMSS (14 digits).",
-                                where,
-                                digits));
-    const auto kind = !m[3].matched         ? file_kind::up
-                      : m[3].str() == ".up" ? file_kind::up_pair
-                                            : file_kind::down;
-    return parsed_name{version, m[2].str(), kind, digits.size()};
-}
-
-/// True when `sql` holds a statement, not only white space, comments and empty statements.
-bool has_statement(std::string_view sql)
-{
-    std::size_t pos = 0;
-    while ((pos = detail::skip_blank(sql, pos)) < sql.size()) {
-        if (sql[pos] != ';')
-            return true;
-        ++pos;
-    }
-    return false;
-}
-
-/// The problems of one migration source, reported together (sorted by version) once all files were read.
-class problems
-{
-public:
-    void add(std::int64_t version, std::string message) { list_.push_back({version, std::move(message)}); }
-
-    /// Runs `f`, keeping its errc::migration_source_invalid as a problem of `version`.
-    template <class F>
-    void collect(std::int64_t version, F&& f)
-    {
-        try {
-            f();
-        }
-        catch (const error& e) {
-            if (e.value() != errc::migration_source_invalid)
-                throw;
-            add(version, e.what());
-        }
-    }
-
-    void throw_if_any(std::string_view origin)
-    {
-        if (list_.empty())
-            return;
-        std::stable_sort(
-            list_.begin(), list_.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
-        if (list_.size() == 1)
-            throw error(errc::migration_source_invalid, list_.front().second);
-        std::string all = fmt::format(
-            "{} problems in the migrations of '{}' (fix them all, then run again):", list_.size(), origin);
-        for (const auto& [version, message] : list_)
-            all += "\n  - " + message;
-        throw error(errc::migration_source_invalid, std::move(all));
-    }
-
-private:
-    std::vector<std::pair<std::int64_t, std::string>> list_;
-};
+using detail::file_kind;
+using detail::has_statement;
+using detail::parse_file_name;
+using detail::parsed_name;
+using detail::problems;
+using detail::refuse_diesel_layout;
+using detail::rename_advice;
+using detail::timestamp_digits;
 
 [[noreturn]] void invalid(std::string message)
 {
@@ -179,46 +59,21 @@ std::string_view trim_end(std::string_view s)
 
 namespace {
 
-/// Diesel's layout (`2021-04-22-143411_create_history/up.sql` and `down.sql`), refused with the renames that
-/// turn it into dbactor's (the directory name's digits are the timestamp).
-[[noreturn]] void refuse_diesel_layout(const std::filesystem::path& dir, std::vector<std::string> names)
+/// A migration source as it is read: its migrations by version, the down files to attach, the problems.
+struct set_builder
 {
-    std::sort(names.begin(), names.end());
-    std::vector<std::string> moves;
-    for (const auto& n : names) {
-        const auto us = n.find('_');
-        std::string version;
-        for (char ch : n.substr(0, us))
-            if (std::isdigit(static_cast<unsigned char>(ch)))
-                version.push_back(ch);
-        const std::string stem =
-            fmt::format("{}_{}", version, us == std::string::npos ? std::string("name") : n.substr(us + 1));
-        moves.push_back(fmt::format("mv '{0}/up.sql' '{1}.sql'; mv '{0}/down.sql' '{1}.down.sql'", n, stem));
-    }
-    invalid(fmt::format("The migrations directory '{}' holds diesel-style migration directories ({} of them, "
-                        "each with up.sql and down.sql), which dbactor does not read. Put each migration in "
-                        "two files of the directory itself, named by its timestamp; in '{}':\n    {}",
-                        dir.string(),
-                        names.size(),
-                        dir.string(),
-                        fmt::join(moves, "\n    ")));
-}
-
-} // namespace
-
-migration_set migration_set::from_files(std::vector<std::pair<std::string, std::string>> files,
-                                        std::string_view origin)
-{
-    problems found;
-    std::map<std::int64_t, migration> by_version;
     struct down_file
     {
         parsed_name name;
         std::string where, text;
     };
+    problems found;
+    std::map<std::int64_t, migration> by_version;
     std::vector<down_file> downs;
     std::vector<std::string> sequential, timestamped;
-    for (auto& [file, text] : files) {
+
+    void add_file(const std::string& file, std::string text, std::string_view origin)
+    {
         const std::string where = fmt::format("{}/{}", origin, file);
         std::optional<parsed_name> p;
         bool too_large = false;
@@ -228,17 +83,17 @@ migration_set migration_set::from_files(std::vector<std::pair<std::string, std::
             too_large = false;
         });
         if (too_large)
-            continue;
+            return;
         if (!p) {
             found.add(0,
                       fmt::format("Migration file '{}' is not named as dbactor reads migrations.{}",
                                   where,
                                   rename_advice(file)));
-            continue;
+            return;
         }
         if (p->version <= 0) {
             found.add(0, fmt::format("Migration file '{}' has version 0; versions start at 0001.", where));
-            continue;
+            return;
         }
         // SQLite stops reading SQL at a NUL byte, so the rest of the file would silently not run. A file
         // saved as UTF-16 (every other byte NUL) is the usual cause.
@@ -249,32 +104,37 @@ migration_set migration_set::from_files(std::vector<std::pair<std::string, std::
                                   where,
                                   nul->first,
                                   nul->second));
-            continue;
+            return;
         }
         text = std::string(
             detail::without_bom(text)); // an editor's BOM is not part of the SQL (nor of the checksum)
         if (p->kind == file_kind::down) {
             found.collect(p->version, [&] { parse_migration_directives(text, where); }); // applied when run
             downs.push_back({*p, where, std::move(text)});
-            continue;
+            return;
         }
-        (p->digits >= timestamp_digits ? timestamped : sequential).push_back(where);
-        auto [it, inserted] = by_version.try_emplace(p->version);
+        add_up(*p, std::move(text), where);
+    }
+
+    void add_up(const parsed_name& n, std::string text, const std::string& where)
+    {
+        (n.digits >= timestamp_digits ? timestamped : sequential).push_back(where);
+        auto [it, inserted] = by_version.try_emplace(n.version);
         if (!inserted) {
             found.add(
-                p->version,
+                n.version,
                 fmt::format("Migration files '{}' and '{}' both have version {}. Give each migration its "
                             "own number.",
                             it->second.source,
                             where,
-                            p->version));
-            continue;
+                            n.version));
+            return;
         }
         it->second.source = where;
-        found.collect(p->version, [&] {
+        found.collect(n.version, [&] {
             auto sections = detail::read_sections(text, where); // goose and dbmate: Up and Down in one file
             const auto d = parse_migration_directives(sections.up, where);
-            migration m{p->version, p->name, std::move(sections.up), std::nullopt, where};
+            migration m{n.version, n.name, std::move(sections.up), std::nullopt, where};
             if (sections.down) {
                 m.down_source = where;
                 if (has_statement(*sections.down))
@@ -287,45 +147,54 @@ migration_set migration_set::from_files(std::vector<std::pair<std::string, std::
             it->second = std::move(m);
         });
     }
-    for (auto& d : downs) {
-        auto it = by_version.find(d.name.version);
-        if (it == by_version.end() || it->second.name != d.name.name) {
-            found.add(d.name.version,
-                      fmt::format("Down migration '{}' has no matching up migration {:04}_{}.sql.",
-                                  d.where,
-                                  d.name.version,
-                                  d.name.name));
-            continue;
+
+    void attach_downs()
+    {
+        for (auto& d : downs) {
+            auto it = by_version.find(d.name.version);
+            if (it == by_version.end() || it->second.name != d.name.name) {
+                found.add(d.name.version,
+                          fmt::format("Down migration '{}' has no matching up migration {:04}_{}.sql.",
+                                      d.where,
+                                      d.name.version,
+                                      d.name.name));
+                continue;
+            }
+            auto& m = it->second;
+            if (!m.down_source.empty()) {
+                found.add(
+                    m.version,
+                    fmt::format("Migration '{}' has a Down section of its own and also the down file '{}'. "
+                                "Keep one of them.",
+                                m.source,
+                                d.where));
+                continue;
+            }
+            m.down_source = d.where;
+            if (has_statement(d.text))
+                m.down_sql = std::move(d.text);
+            else
+                m.empty_down = d.where; // no statement: reverting would change nothing but the ledger
         }
-        auto& m = it->second;
-        if (!m.down_source.empty()) {
-            found.add(m.version,
-                      fmt::format("Migration '{}' has a Down section of its own and also the down file '{}'. "
-                                  "Keep one of them.",
-                                  m.source,
-                                  d.where));
-            continue;
-        }
-        m.down_source = d.where;
-        if (has_statement(d.text))
-            m.down_sql = std::move(d.text);
-        else
-            m.empty_down = d.where; // no statement: reverting would change nothing but the ledger
     }
-    migration_set set;
-    if (!sequential.empty() && !timestamped.empty())
-        found.add(0,
-                  fmt::format("The migrations of '{}' mix two version schemes: sequential ('{}'{}) and "
-                              "timestamped ('{}'{}). Use one per directory: rename the sequential files to "
-                              "timestamps in the order they ran (0001_a.sql → 20240101000001_a.sql, …), or "
-                              "number the timestamped ones on from the last sequential one.",
-                              origin,
-                              sequential.front(),
-                              sequential.size() > 1 ? ", …" : "",
-                              timestamped.front(),
-                              timestamped.size() > 1 ? ", …" : ""));
-    set.scheme_ = timestamped.empty() ? version_scheme::sequential : version_scheme::timestamped;
-    if (set.scheme_ == version_scheme::sequential) {
+
+    /// The scheme of the versions; a mix of schemes or a gap in a sequential set is a problem.
+    version_scheme check_versions(std::string_view origin)
+    {
+        if (!sequential.empty() && !timestamped.empty())
+            found.add(
+                0,
+                fmt::format("The migrations of '{}' mix two version schemes: sequential ('{}'{}) and "
+                            "timestamped ('{}'{}). Use one per directory: rename the sequential files to "
+                            "timestamps in the order they ran (0001_a.sql → 20240101000001_a.sql, …), or "
+                            "number the timestamped ones on from the last sequential one.",
+                            origin,
+                            sequential.front(),
+                            sequential.size() > 1 ? ", …" : "",
+                            timestamped.front(),
+                            timestamped.size() > 1 ? ", …" : ""));
+        if (!timestamped.empty())
+            return version_scheme::timestamped;
         std::int64_t expected = 1;
         for (auto& [version, m] : by_version) {
             if (version != expected)
@@ -340,9 +209,23 @@ migration_set migration_set::from_files(std::vector<std::pair<std::string, std::
                                 expected));
             expected = version + 1;
         }
+        return version_scheme::sequential;
     }
-    found.throw_if_any(origin);
-    for (auto& [version, m] : by_version)
+};
+
+} // namespace
+
+migration_set migration_set::from_files(std::vector<std::pair<std::string, std::string>> files,
+                                        std::string_view origin)
+{
+    set_builder b;
+    for (auto& [file, text] : files)
+        b.add_file(file, std::move(text), origin);
+    b.attach_downs();
+    migration_set set;
+    set.scheme_ = b.check_versions(origin);
+    b.found.throw_if_any(origin);
+    for (auto& [version, m] : b.by_version)
         set.items_.push_back(std::move(m));
     return set;
 }

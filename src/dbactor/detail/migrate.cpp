@@ -67,6 +67,47 @@ std::vector<std::string> referencing_tables(sqlite3* db, const std::string& tabl
     return out;
 }
 
+/// Why the runner refuses the statement `sql` before running it (PRAGMA foreign_keys, transaction control in
+/// a transactional migration, a DROP TABLE that foreign keys would cascade through), or nullopt.
+std::optional<std::string> refusal(sqlite3* db, std::string_view sql, bool transactional)
+{
+    if (is_pragma_foreign_keys(sql) && pragma_value_is_on(sql))
+        return std::string(
+            "foreign keys are already on in every migration (the runner turns them on, and off only "
+            "around a migration with '-- dbactor: foreign-keys=off'). Remove the statement");
+    if (is_pragma_foreign_keys(sql))
+        return std::string(
+            transactional
+                ? "PRAGMA foreign_keys has no effect inside a transaction, and each migration runs in "
+                  "one. "
+                  "Remove it; for a table rebuild put '-- dbactor: foreign-keys=off' in the file's "
+                  "leading "
+                  "comments: the runner then turns foreign keys off around the transaction and runs "
+                  "foreign_key_check before COMMIT"
+                : "a migration must not switch foreign keys itself (the setting would stay for the next "
+                  "migrations and the service). Remove it; for a table rebuild put '-- dbactor: "
+                  "foreign-keys=off' in the file's leading comments, and the runner turns foreign keys "
+                  "off "
+                  "and back on around it and runs foreign_key_check");
+    if (transactional && is_transaction_control(sql))
+        return std::string(
+            "a migration must not begin, commit or roll back the transaction it runs in (use SAVEPOINT "
+            "for a nested unit, or '-- dbactor: no-transaction' for statements that cannot run in a "
+            "transaction)");
+    if (const auto table = dropped_table(sql))
+        if (const auto children = referencing_tables(db, *table); !children.empty())
+            return fmt::format("DROP TABLE {} with foreign keys on would first delete its rows, and with "
+                               "them (ON DELETE CASCADE), or refuse for, the rows of {} that refer to it. "
+                               "For a table rebuild (create new, copy, drop, rename) put '-- dbactor: "
+                               "foreign-keys=off' in the file's leading comments: the runner turns foreign "
+                               "keys off around the transaction and runs foreign_key_check before COMMIT. "
+                               "To drop it for good, drop {} first",
+                               *table,
+                               fmt::join(children, ", "),
+                               children.size() > 1 ? "those tables" : "that table");
+    return std::nullopt;
+}
+
 /// Runs `text` one statement at a time, so that a failure names its line and column.
 void run_script(sqlite3* db,
                 std::string_view text,
@@ -113,49 +154,8 @@ void run_script(sqlite3* db,
         const std::size_t length = std::char_traits<char>::length(sqlite3_sql(st.get()));
         const std::size_t stmt_at = skip_blank(text, here);
         const std::string_view sql = text.substr(here, length);
-        if (is_pragma_foreign_keys(sql) && pragma_value_is_on(sql))
-            fail(stmt_at,
-                 "foreign keys are already on in every migration (the runner turns them on, and off only "
-                 "around a migration with '-- dbactor: foreign-keys=off'). Remove the statement",
-                 0,
-                 errc::migration_failed);
-        if (is_pragma_foreign_keys(sql))
-            fail(stmt_at,
-                 transactional
-                     ? "PRAGMA foreign_keys has no effect inside a transaction, and each migration runs in "
-                       "one. "
-                       "Remove it; for a table rebuild put '-- dbactor: foreign-keys=off' in the file's "
-                       "leading "
-                       "comments: the runner then turns foreign keys off around the transaction and runs "
-                       "foreign_key_check before COMMIT"
-                     : "a migration must not switch foreign keys itself (the setting would stay for the next "
-                       "migrations and the service). Remove it; for a table rebuild put '-- dbactor: "
-                       "foreign-keys=off' in the file's leading comments, and the runner turns foreign keys "
-                       "off "
-                       "and back on around it and runs foreign_key_check",
-                 0,
-                 errc::migration_failed);
-        if (transactional && is_transaction_control(sql))
-            fail(stmt_at,
-                 "a migration must not begin, commit or roll back the transaction it runs in (use SAVEPOINT "
-                 "for a nested unit, or '-- dbactor: no-transaction' for statements that cannot run in a "
-                 "transaction)",
-                 0,
-                 errc::migration_failed);
-        if (const auto table = dropped_table(sql))
-            if (const auto children = referencing_tables(db, *table); !children.empty())
-                fail(stmt_at,
-                     fmt::format("DROP TABLE {} with foreign keys on would first delete its rows, and with "
-                                 "them (ON DELETE CASCADE), or refuse for, the rows of {} that refer to it. "
-                                 "For a table rebuild (create new, copy, drop, rename) put '-- dbactor: "
-                                 "foreign-keys=off' in the file's leading comments: the runner turns foreign "
-                                 "keys off around the transaction and runs foreign_key_check before COMMIT. "
-                                 "To drop it for good, drop {} first",
-                                 *table,
-                                 fmt::join(children, ", "),
-                                 children.size() > 1 ? "those tables" : "that table"),
-                     0,
-                     errc::migration_failed);
+        if (const auto why = refusal(db, sql, transactional))
+            fail(stmt_at, *why, 0, errc::migration_failed);
         int rc;
         while ((rc = st.step()) == SQLITE_ROW) {
         }
