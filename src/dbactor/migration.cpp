@@ -119,8 +119,9 @@ struct set_builder
     void add_up(const parsed_name& n, std::string text, const std::string& where)
     {
         (n.digits >= timestamp_digits ? timestamped : sequential).push_back(where);
-        auto [it, inserted] = by_version.try_emplace(n.version);
-        if (!inserted) {
+        const auto emplaced = by_version.try_emplace(n.version);
+        const auto it = emplaced.first; // not a structured binding: clang 14 cannot capture one below
+        if (!emplaced.second) {
             found.add(
                 n.version,
                 fmt::format("Migration files '{}' and '{}' both have version {}. Give each migration its "
