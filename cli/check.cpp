@@ -164,6 +164,7 @@ int run_check(const check_options& o)
             {"version", ev.version},
             {"migrations_checked", set.has_value() && ev.migrations_read},
             {"findings", to_json(ev.findings)},
+            {"replicator_tables", replicator_tables(g.db)}, // Litestream's: foreign, never a problem
             {"exit_code", code}};
         if (set && ev.migrations_read)
             j["migrations"] = migrations;

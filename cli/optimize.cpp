@@ -14,6 +14,8 @@ CLI::App* setup_optimize(CLI::App& app, optimize_options& o)
                            "Run PRAGMA optimize and wal_checkpoint(TRUNCATE); with --vacuum also VACUUM "
                            "(rewrites the whole file; blocks writers while it runs).");
     sub->add_flag("--vacuum", o.vacuum, "Also VACUUM, returning free pages to the file system");
+    sub->add_flag(
+        "--force", o.force, "Checkpoint also a database whose checkpoints a replicator (Litestream) owns");
     return sub;
 }
 
@@ -24,12 +26,25 @@ int run_optimize(const optimize_options& o)
     opts.create = false;
     opts.apply_migrations = false;
     opts.integrity_check = dbactor::check_level::none;
+    // Under Litestream the replicator owns checkpoints: one from here would make it start a new generation.
+    const auto replicator = replicator_tables(g.db);
+    const bool checkpoint_it = replicator.empty() || o.force;
+    if (!checkpoint_it)
+        std::cerr << fmt::format(
+            "dbtool: '{}' has Litestream's tables ({}): a replicator owns its checkpoints, so "
+            "optimize runs PRAGMA optimize{} but does not checkpoint the WAL. Pass --force "
+            "to checkpoint anyway (Litestream then starts a new generation).\n",
+            g.db,
+            fmt::join(replicator, ", "),
+            o.vacuum ? " and VACUUM" : "");
     auto db = dbactor::database::open(opts);
     const auto before = db.call([](dbactor::connection& c) { return dbactor::admin::inspect(c); });
     const auto checkpoint = db.call([&](dbactor::connection& c) {
         c.exec("PRAGMA optimize");
         if (o.vacuum)
             c.exec("VACUUM");
+        if (!checkpoint_it)
+            return std::tuple<std::int64_t, std::int64_t, std::int64_t>{0, -1, -1};
         return *c.query_one<std::tuple<std::int64_t, std::int64_t, std::int64_t>>(
             "PRAGMA wal_checkpoint(TRUNCATE)");
     });
@@ -40,7 +55,8 @@ int run_optimize(const optimize_options& o)
         print_json({{"command", "optimize"},
                     {"path", g.db},
                     {"vacuum", o.vacuum},
-                    {"checkpoint_complete", complete},
+                    {"checkpointed", checkpoint_it},
+                    {"checkpoint_complete", checkpoint_it && complete},
                     {"bytes_before", before.file_bytes + before.wal_bytes},
                     {"bytes_after", after.file_bytes + after.wal_bytes},
                     {"exit_code", 0}});
@@ -50,8 +66,9 @@ int run_optimize(const optimize_options& o)
                                  o.vacuum ? " and vacuumed" : "",
                                  before.file_bytes + before.wal_bytes,
                                  after.file_bytes + after.wal_bytes,
-                                 complete ? ""
-                                          : " (the WAL checkpoint was not complete: a reader was active)");
+                                 !checkpoint_it ? " (no checkpoint: the replicator owns them)"
+                                 : complete     ? ""
+                                            : " (the WAL checkpoint was not complete: a reader was active)");
     return exit_code::ok;
 }
 

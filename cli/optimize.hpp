@@ -11,6 +11,7 @@ struct optimize_options
 {
     const global_options* global = nullptr;
     bool vacuum = false;
+    bool force = false; ///< checkpoint also a file a replicator (Litestream) owns
 };
 
 CLI::App* setup_optimize(CLI::App& app, optimize_options& o);

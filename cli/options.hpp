@@ -7,6 +7,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace dbtool {
 
@@ -20,8 +21,15 @@ struct global_options
     std::optional<std::int32_t> application_id;
 };
 
-/// Options for booting the database of `g` (`--db`), quiet below warnings. Errors: usage when --db is empty.
+/// Options for booting the database of `g` (`--db`), quiet below warnings. A database with a replicator's
+/// tables (replicator_tables) is opened with `checkpoints = external`: dbtool never checkpoints under
+/// Litestream, not even when it closes. Errors: usage when --db is empty.
 dbactor::options base_options(const global_options& g);
+
+/// The tables of a replicator that owns the file's checkpoints (Litestream's `_litestream_seq`,
+/// `_litestream_lock`) found in `path`, read without writing; empty when there are none or the file cannot
+/// be read (boot then says why).
+std::vector<std::string> replicator_tables(const std::string& path);
 
 /// The migrations of `--migrations`, or nullopt when it was not given.
 std::optional<dbactor::migration_set> load_migrations(const global_options& g);

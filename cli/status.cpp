@@ -41,10 +41,7 @@ int run_status(const status_options& o)
             codes.push_back(exit_code::ahead);
     }
     const int code = most_severe(codes);
-    const auto replicator = db.call([](dbactor::connection& c) {
-        return c.query<std::string>("SELECT name FROM sqlite_schema WHERE type = 'table' AND name IN "
-                                    "('_litestream_seq', '_litestream_lock') ORDER BY name");
-    });
+    const auto replicator = replicator_tables(g.db);
     if (g.json) {
         auto migrations = nlohmann::json::array();
         for (const auto& m : r.migrations) {
@@ -65,6 +62,7 @@ int run_status(const status_options& o)
                     {"file_bytes", info.file_bytes},
                     {"wal_bytes", info.wal_bytes},
                     {"replicator_tables", replicator},
+                    {"checkpoints", replicator.empty() ? "actor" : "external"},
                     {"exit_code", code}});
         return code;
     }
@@ -75,9 +73,13 @@ int run_status(const status_options& o)
         "pages         {} of {} bytes ({} free)\n", info.page_count, info.page_size, info.freelist_count);
     std::cout << fmt::format("file          {} bytes, WAL {} bytes\n", info.file_bytes, info.wal_bytes);
     if (!replicator.empty())
-        std::cout << fmt::format("replicator    Litestream ({}: its tables, not the schema's); it owns "
-                                 "checkpoints, so run the service with checkpoints = external\n",
+        std::cout << fmt::format("replicator    Litestream ({}: its tables, not the schema's)\n",
                                  fmt::join(replicator, ", "));
+    std::cout << fmt::format("checkpoints   {}\n",
+                             replicator.empty()
+                                 ? std::string("by the service (dbactor's default)")
+                                 : std::string("external: the replicator owns them; dbtool does "
+                                               "not checkpoint this file (optimize --force does)"));
     std::cout << "migrations" << (set ? "" : " (from the ledger; pass --migrations to compare with files)")
               << '\n';
     for (const auto& m : r.migrations) {

@@ -252,3 +252,39 @@ TEST_CASE("a table rebuild converted without the directive exits 6 and keeps eve
     sqlite3_finalize(st);
     sqlite3_close(db);
 }
+
+TEST_CASE("a database under Litestream: its tables are a replicator's, and dbtool never checkpoints it "
+          "unless forced",
+          "[dbtool][real-world]")
+{
+    test::temp_dir dir;
+    const auto m =
+        write_migrations(dir, {{"0001_a.sql", "CREATE TABLE a (id INTEGER PRIMARY KEY, v TEXT);\n"}});
+    REQUIRE(dbtool({"--db", dir.db(), "--migrations", m, "migrate"}).code == 0);
+    // What `litestream replicate` creates in the database it replicates.
+    raw_exec(dir.db(),
+             "CREATE TABLE _litestream_seq (id INTEGER PRIMARY KEY, seq INTEGER);"
+             "CREATE TABLE _litestream_lock (id INTEGER);");
+    const auto status = dbtool({"--db", dir.db(), "--migrations", m, "status", "--json"});
+    CHECK(status.code == 0);
+    const auto j = parse_json(status);
+    CHECK(j["checkpoints"] == "external");
+    CHECK(j["replicator_tables"] == nlohmann::json::array({"_litestream_lock", "_litestream_seq"}));
+    const auto check = dbtool({"--db", dir.db(), "--migrations", m, "check", "--json"});
+    CHECK(check.code == 0); // not unknown schema, not a problem
+    CHECK(parse_json(check)["replicator_tables"].size() == 2);
+
+    // A write through dbtool leaves the WAL to the replicator: no checkpoint at close.
+    std::ofstream(fs::path(m) / "0002_b.sql") << "INSERT INTO a (v) VALUES ('x');\n";
+    REQUIRE(dbtool({"--db", dir.db(), "--migrations", m, "migrate"}).code == 0);
+    CHECK(fs::file_size(dir.db() + "-wal") > 0);
+
+    const auto soft = dbtool({"--db", dir.db(), "optimize", "--json"});
+    CHECK(soft.code == 0);
+    CHECK(parse_json(soft)["checkpointed"] == false);
+    CHECK_THAT(soft.err, Contains("--force") && Contains("_litestream_seq"));
+    CHECK(fs::file_size(dir.db() + "-wal") > 0);
+    const auto forced = dbtool({"--db", dir.db(), "optimize", "--force", "--json"});
+    CHECK(forced.code == 0);
+    CHECK(parse_json(forced)["checkpointed"] == true);
+}
