@@ -6,6 +6,8 @@
 #include <dbactor/error.hpp>
 #include <dbactor/migration.hpp>
 
+#include <algorithm>
+#include <cctype>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -14,6 +16,40 @@
 #include <string_view>
 #include <utility>
 #include <vector>
+
+namespace {
+
+/// Lowercased `text` without its leading blanks.
+std::string lower_trimmed(std::string_view text)
+{
+    text.remove_prefix(std::min(text.find_first_not_of(" \t\r\v\f"), text.size()));
+    std::string out(text);
+    for (auto& ch : out)
+        ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    return out;
+}
+
+/// A line that reads as a Down marker (`-- +goose Down`, `-- migrate:down`); the same text inside a line is
+/// no marker.
+bool has_down_marker_line(std::string_view sql)
+{
+    std::size_t pos = 0;
+    while (pos < sql.size()) {
+        const auto end = std::min(sql.find('\n', pos), sql.size());
+        const std::string line = lower_trimmed(sql.substr(pos, end - pos));
+        pos = end + 1;
+        if (!line.starts_with("--"))
+            continue;
+        const std::string body = lower_trimmed(std::string_view(line).substr(2));
+        if (body.starts_with("migrate:down") ||
+            (body.starts_with("+goose") &&
+             lower_trimmed(std::string_view(body).substr(6)).starts_with("down")))
+            return true;
+    }
+    return false;
+}
+
+} // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size)
 {
@@ -44,7 +80,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                 std::abort();
             if (m.down_sql && !m.empty_down.empty())
                 std::abort(); // a down file is either a down migration or one without statements
-            if (m.up_sql.find("-- +goose Down") != std::string::npos && m.down_sql)
+            if (has_down_marker_line(m.up_sql) && m.down_sql)
                 std::abort(); // a file is never run with its Down section
             previous = m.version;
         }
