@@ -196,6 +196,19 @@ std::string scenario::litestream_log() const
     return slurp(dir_.file("litestream.log"));
 }
 
+std::string scenario::writer_log() const
+{
+    return slurp(dir_.file("writer.log"));
+}
+
+std::uint64_t scenario::idle_checkpoints() const
+{
+    const auto log = writer_log();
+    const std::string key = "idle_checkpoints ";
+    const auto at = log.rfind(key);
+    return at == std::string::npos ? 0 : std::strtoull(log.c_str() + at + key.size(), nullptr, 10);
+}
+
 std::vector<std::string> scenario::generations() const
 {
     std::vector<std::string> out;

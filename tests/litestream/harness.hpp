@@ -125,6 +125,9 @@ public:
     bool litestream_running() { return litestream_ && litestream_->running(); }
     std::vector<ack> acks() const;
     std::string litestream_log() const;
+    std::string writer_log() const;
+    /// The writer's last "idle_checkpoints N" line (written after each pause of a bursty writer), or 0.
+    std::uint64_t idle_checkpoints() const;
     /// Generation directories in the replica.
     std::vector<std::string> generations() const;
 

@@ -140,6 +140,10 @@ int main(int argc, char** argv)
         std::this_thread::sleep_for(pace);
         if (burst.count() > 0 && std::chrono::steady_clock::now() - burst_start >= burst) {
             std::this_thread::sleep_for(pause);
+            // After the pause, for the test's log: how many idle checkpoints the actor has made so far.
+            std::fprintf(stderr,
+                         "litestream_writer: idle_checkpoints %llu\n",
+                         static_cast<unsigned long long>(db.stats().idle_checkpoints));
             burst_start = std::chrono::steady_clock::now();
         }
     }
