@@ -47,7 +47,8 @@ run_ctest build
 stage "2/3 AddressSanitizer + UndefinedBehaviorSanitizer"
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-build build-asan -DCMAKE_BUILD_TYPE=Debug "-DDBACTOR_SANITIZE=address;undefined" -DDBACTOR_BUILD_BENCH=OFF
+build build-asan -DCMAKE_BUILD_TYPE=Debug "-DDBACTOR_SANITIZE=address;undefined" -DDBACTOR_BUILD_BENCH=OFF \
+    "-DDBACTOR_LITESTREAM=$litestream"
 run_ctest build-asan -E '^(install_|bench_|litestream_)'
 # Two targets at a time, one per core (the ctest run above is over); tests/fuzz/run.sh exits non-zero on a crash.
 FUZZ_PARALLEL=${FUZZ_PARALLEL:-$jobs} FUZZ_BUILD_JOBS=$jobs tests/fuzz/run.sh "${FUZZ_SECONDS:-60}"
@@ -55,5 +56,5 @@ FUZZ_PARALLEL=${FUZZ_PARALLEL:-$jobs} FUZZ_BUILD_JOBS=$jobs tests/fuzz/run.sh "$
 stage "3/3 ThreadSanitizer"
 export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$PWD/tests/tsan.supp"
 build build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDBACTOR_SANITIZE=thread \
-    -DDBACTOR_BUILD_BENCH=OFF -DDBACTOR_BUILD_TOOLS=OFF
+    -DDBACTOR_BUILD_BENCH=OFF -DDBACTOR_BUILD_TOOLS=OFF "-DDBACTOR_LITESTREAM=$litestream"
 run_ctest build-tsan -E '^(install_|bench_|dbtool_|litestream_)'
