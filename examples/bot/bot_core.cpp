@@ -80,6 +80,7 @@ dbactor::options database_options(const config& cfg)
     dbactor::options o;
     o.path = cfg.db_path;
     o.synchronous = cfg.synchronous;
+    o.checkpoints = cfg.checkpoints;
     o.migrations = bot_migrations();
     o.queue_capacity = 4096;
     o.readers = cfg.readers;
@@ -132,11 +133,13 @@ std::optional<dbactor::database> open_database(const config& cfg, std::ostream& 
     const auto applied = std::count_if(
         boot.migrations.begin(), boot.migrations.end(), [](const auto& m) { return m.applied_now; });
     fmt::print(out,
-               "dbactor-bot: database {} (schema version {}, {} migration(s) applied now, boot {:.1f} ms)\n",
+               "dbactor-bot: database {} (schema version {}, {} migration(s) applied now, boot {:.1f} ms, "
+               "checkpoints {})\n",
                cfg.db_path,
                boot.schema_version,
                applied,
-               static_cast<double>(boot.total.count()) / 1000.0);
+               static_cast<double>(boot.total.count()) / 1000.0,
+               boot.checkpoints);
     out.flush();
     return db;
 }

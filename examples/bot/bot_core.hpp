@@ -42,6 +42,9 @@ struct config
     /// Read-only connections serving async_read (dbactor::options::readers); 0 = reads share the writer.
     unsigned readers = 0;
     dbactor::synchronous_mode synchronous = dbactor::synchronous_mode::full;
+    /// Who checkpoints the WAL (dbactor::options::checkpoints): the actor, or a replicator the bot runs under
+    /// (`litestream replicate -exec "dbactor-bot --checkpoints external …"`, docs/SCALING.md).
+    dbactor::checkpoint_mode checkpoints = dbactor::checkpoint_mode::actor;
 };
 
 /// Runs the bot until the duration elapses or a signal arrives; prints the summary to `out` and

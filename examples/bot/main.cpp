@@ -32,6 +32,14 @@ int main(int argc, char** argv)
     app.add_option("--readers", cfg.readers, "Reader connections serving reads (0 = reads share the writer)")
         ->capture_default_str()
         ->check(CLI::Range(0u, 16u));
+    std::string checkpoints = "actor";
+    app.add_option(
+           "--checkpoints",
+           checkpoints,
+           "Who checkpoints the WAL: actor (the bot, when idle and at exit) or external (a replicator "
+           "such as Litestream that the bot runs under; the bot never checkpoints)")
+        ->capture_default_str()
+        ->check(CLI::IsMember({"actor", "external"}));
     bool normal = false;
     app.add_flag("--synchronous-normal",
                  normal,
@@ -59,5 +67,7 @@ int main(int argc, char** argv)
     if (normal)
         cfg.synchronous = dbactor::synchronous_mode::normal;
     cfg.fault_is_std = !fault_non_std;
+    cfg.checkpoints =
+        checkpoints == "external" ? dbactor::checkpoint_mode::external : dbactor::checkpoint_mode::actor;
     return bot::run(cfg, std::cout);
 }

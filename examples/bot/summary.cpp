@@ -100,6 +100,7 @@ bool self_check(
     o.path = cfg.db_path;
     o.create = false;
     o.migrations = bot_migrations();
+    o.checkpoints = cfg.checkpoints; // under a replicator the check must not checkpoint at its close either
     auto db = dbactor::database::open(std::move(o));
     const totals after = db.read(read_totals{});
     const auto fk = db.read([](dbactor::connection& conn) {

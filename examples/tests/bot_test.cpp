@@ -92,6 +92,32 @@ TEST_CASE("the bot's short run prints its summary and its database holds what th
     CHECK(again.output.find("self-check: ok (members +") != std::string::npos);
 }
 
+TEST_CASE("the bot with --checkpoints external boots, says checkpoints external, and leaves its WAL to the "
+          "replicator",
+          "[bot]")
+{
+    temp_dir dir;
+    const auto db_path = dir.file("bot.db");
+    const auto r = run(bot_args(db_path, {"--duration", "1", "--checkpoints", "external"}));
+    INFO(r.output);
+    REQUIRE(r.exited_ok());
+    CHECK(r.output.find("boot ") != std::string::npos);
+    CHECK(r.output.find(", checkpoints external)") != std::string::npos);
+    CHECK(r.output.find("self-check: ok") != std::string::npos);
+    // Nobody checkpointed at exit: the writes are still in the -wal file, which the next open replays.
+    CHECK(std::filesystem::exists(db_path + "-wal"));
+    CHECK(std::filesystem::file_size(db_path + "-wal") > 0);
+
+    const auto by_default = run(bot_args(db_path, {"--duration", "1"}));
+    INFO(by_default.output);
+    REQUIRE(by_default.exited_ok());
+    CHECK(by_default.output.find(", checkpoints actor)") != std::string::npos);
+
+    const auto wrong = run(bot_args(db_path, {"--duration", "1", "--checkpoints", "litestream"}));
+    CHECK(!wrong.exited_ok());
+    CHECK(wrong.output.find("--checkpoints") != std::string::npos);
+}
+
 TEST_CASE("the latency histogram gives percentiles within 1/32 of the exact ones in a fixed size", "[bot]")
 {
     bot::latency_histogram h;
