@@ -104,6 +104,10 @@ struct boot_summary
     std::int64_t foreign_key_violations = 0;
     std::vector<std::pair<std::string, std::chrono::microseconds>> steps; ///< step name, its duration
     std::chrono::microseconds total{0};
+    /// Boot's waits for another connection's lock (each at most options::busy_timeout), and their time
+    /// added up (part of `total`). The actor's own waits are in stats().lock_waits / lock_wait.
+    std::uint64_t lock_waits = 0;
+    std::chrono::microseconds lock_wait{0};
 };
 
 } // namespace dbactor

@@ -10,6 +10,8 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_future.hpp>
 
+#include <fmt/format.h>
+
 #include <future>
 #include <thread>
 
@@ -172,4 +174,106 @@ TEST_CASE("a write without a deadline waits for another process's lock and succe
     f.get();
     CHECK(l.rows() == 1);
     CHECK(slow_lock_wait_ns.load() >= 100'000'000); // the slow-request report says where the time went
+}
+
+namespace {
+
+/// rel::schema() and one more migration: a boot of a database at rel::schema() needs the write lock.
+dbactor::migration_set schema_and_one_more()
+{
+    std::vector<std::pair<std::string, std::string>> files;
+    const auto set = rel::schema();
+    for (const auto& m : set.items())
+        files.emplace_back(fmt::format("{:04}_{}.sql", m.version, m.name), m.up_sql);
+    files.emplace_back(fmt::format("{:04}_more.sql", files.size() + 1), "CREATE TABLE more(x);\n");
+    return dbactor::migration_set::from_files(files, "lock_wait");
+}
+
+/// A database at rel::schema(), closed, then a second process holding its write lock.
+struct locked_file
+{
+    test::temp_dir dir;
+    std::unique_ptr<rel::child> holder;
+
+    locked_file()
+    {
+        auto o = base();
+        o.path = dir.db();
+        o.migrations = rel::schema();
+        dbactor::database::open(std::move(o)).close();
+        holder = std::make_unique<rel::child>(
+            DBACTOR_RELIABILITY_LOCK_HOLDER, std::vector<std::string>{dir.db(), "write", "0"}, true);
+        const auto l = holder->read_line(10s);
+        INFO("the lock holder process did not report the lock within 10 s");
+        REQUIRE((l && *l == "L"));
+    }
+    ~locked_file()
+    {
+        holder->close_stdin();
+        holder->wait(10s);
+    }
+    dbactor::options booting(std::chrono::milliseconds busy) const
+    {
+        auto o = base();
+        o.path = dir.db();
+        o.migrations = schema_and_one_more();
+        o.busy_timeout = busy;
+        return o;
+    }
+};
+
+} // namespace
+
+TEST_CASE("boot waits for another process's lock in short steps: it goes on within milliseconds of the "
+          "release, and boot_report() counts the wait",
+          "[lock_wait][boot]")
+{
+    locked_file l;
+    auto booting = std::async(std::launch::async, [&] { return dbactor::database::open(l.booting(5000ms)); });
+    INFO("boot finished while another process held the write lock");
+    CHECK(booting.wait_for(200ms) == std::future_status::timeout); // the scenario: held 200 ms or more
+    l.holder->close_stdin();
+    REQUIRE(l.holder->read_line(10s) == std::optional<std::string>("U"));
+    const auto released = std::chrono::steady_clock::now();
+    INFO("boot did not finish within 5 s of the release");
+    REQUIRE(booting.wait_for(5s) == std::future_status::ready);
+    const double ms = since(released) * 1000;
+    auto db = booting.get();
+    const auto& r = db.boot_report();
+    CHECK(r.schema_version == static_cast<std::int64_t>(rel::schema().items().size()) + 1);
+    CHECK(r.lock_waits >= 1);
+    CHECK(r.lock_wait >= 150ms);
+    CHECK(r.lock_wait <= r.total);
+    CHECK(ms < slack_ms);
+    rel::report("lock wait: boot with a pending migration while another process holds the write lock",
+                {rel::num("boot_done_after_release_ms", ms),
+                 rel::num("boot_lock_wait_ms", static_cast<double>(r.lock_wait.count()) / 1000)});
+}
+
+TEST_CASE("boot gives up on another process's lock at busy_timeout, changing nothing", "[lock_wait][boot]")
+{
+    locked_file l;
+    const auto before = rel::slurp(l.dir.db());
+    const auto t0 = std::chrono::steady_clock::now();
+    std::string message;
+    CHECK(test::errc_of([&] {
+              try {
+                  dbactor::database::open(l.booting(300ms));
+              }
+              catch (const std::exception& e) {
+                  message = e.what();
+                  throw;
+              }
+          }) == dbactor::errc::busy);
+    const double ms = since(t0) * 1000;
+    INFO(message);
+    CHECK(ms >= 299);
+    CHECK(ms < 300 + slack_ms);
+    CHECK(message.find(l.dir.db()) != std::string::npos);
+    CHECK(message.find("busy_timeout") != std::string::npos);
+    rel::report("lock wait: boot with busy_timeout 300 ms while another process holds the write lock",
+                {rel::num("boot_failed_after_ms", ms)});
+    l.holder->close_stdin();
+    REQUIRE(l.holder->wait(10s));
+    CHECK(rel::slurp(l.dir.db()) == before);
 }

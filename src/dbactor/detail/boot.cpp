@@ -16,6 +16,7 @@
 
 #include <dbactor/detail/file_checks.hpp>
 #include <dbactor/detail/foreign_ledger.hpp>
+#include <dbactor/detail/lock_waiter.hpp>
 #include <dbactor/detail/migrate.hpp>
 #include <dbactor/detail/pragmas.hpp>
 #include <dbactor/detail/statement.hpp>
@@ -55,6 +56,7 @@ struct boot_context
     bool empty_schema = true;
     std::int64_t app_id = 0;
     const char* current_step = "open";
+    lock_waiter waits{o.busy_timeout}; ///< the busy handler of boot's connection
 
     remedy_context where() const { return {o.path, o.busy_timeout.count(), "options::busy_timeout"}; }
     std::string damaged_remedy() const { return remedy(errc::integrity_check_failed, where()); }
@@ -146,7 +148,7 @@ void step_1_open(boot_context& c)
     }
     c.h = c.db->getHandle();
     sqlite3_extended_result_codes(c.h, 1);
-    sqlite3_busy_timeout(c.h, static_cast<int>(c.o.busy_timeout.count()));
+    c.waits.install(c.h);
 }
 
 // 2. Read the schema: a non-database fails here; a truncated file is caught from its own header.
@@ -280,7 +282,7 @@ void step_5_pragmas(boot_context& c)
         try {
             if (!c.o.read_only || lower(name) == "busy_timeout") {
                 const std::string sql = fmt::format("PRAGMA {} = {}", name, value);
-                if (exec_waiting(c.h, sql, c.o.busy_timeout) != SQLITE_OK)
+                if (c.waits.exec(c.h, sql) != SQLITE_OK)
                     throw SQLite::Exception(c.h, sqlite3_extended_errcode(c.h));
             }
             std::string actual = lower(text_value(c.h, "PRAGMA " + name));
@@ -309,9 +311,10 @@ void step_5_pragmas(boot_context& c)
                 fmt::format("PRAGMA {} = {} was refused; check the pragma's name and value.", name, value));
         }
     }
+    c.waits.install(c.h); // PRAGMA busy_timeout installed SQLite's own handler
     if (!c.o.read_only && c.o.application_id && c.app_id != *c.o.application_id) {
         const std::string sql = fmt::format("PRAGMA application_id = {}", *c.o.application_id);
-        if (exec_waiting(c.h, sql, c.o.busy_timeout) != SQLITE_OK)
+        if (c.waits.exec(c.h, sql) != SQLITE_OK)
             throw c.sqlite_failure(SQLite::Exception(c.h, sqlite3_extended_errcode(c.h)),
                                    errc::open_failed,
                                    "Setting the application_id of the new database failed.");
@@ -340,7 +343,9 @@ void step_6_migrations(boot_context& c)
     }
     c.report.migrations = compare_state(c.o.migrations, read_ledger(c.h, c.o.path));
     refuse_inconsistent(c.report.migrations, c.o.migrations, c.o.path); // another migrator may be newer
+    c.waits.hand_back(c.h);                  // busy_timeout reads back as set, unless a migration changed it
     verify_pragmas_unchanged(c.h, c.report); // step 5 once more, before the handle exists
+    c.waits.install(c.h);
     for (auto& s : c.report.migrations)
         s.applied_now = std::find(applied_now.begin(), applied_now.end(), s.version) != applied_now.end();
 }
@@ -396,6 +401,9 @@ void boot_steps(const options& o,
     catch (const SQLite::Exception& e) {
         throw c.sqlite_failure(e, errc::open_failed, "");
     }
+    c.waits.hand_back(c.h); // the actor's session takes busy_timeout from the connection
+    report.lock_waits = c.waits.waits();
+    report.lock_wait = std::chrono::duration_cast<std::chrono::microseconds>(c.waits.waited());
     report.total = std::chrono::duration_cast<std::chrono::microseconds>(clock::now() - t0);
 }
 

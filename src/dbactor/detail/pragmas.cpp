@@ -17,17 +17,6 @@ std::string lower(std::string s)
     return s;
 }
 
-int exec_waiting(sqlite3* db, const std::string& sql, std::chrono::milliseconds timeout)
-{
-    const auto until = std::chrono::steady_clock::now() + timeout;
-    for (;;) {
-        const int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr);
-        if ((rc & 0xff) != SQLITE_BUSY || std::chrono::steady_clock::now() >= until)
-            return rc;
-        sqlite3_sleep(10); // the same back-off the busy handler would use
-    }
-}
-
 std::string expected_readback(const std::string& name, const std::string& value)
 {
     const std::string n = lower(name), v = lower(value);

@@ -21,11 +21,6 @@ std::string lower(std::string s);
 /// The pragmas of DESIGN.md's boot step 4, in the order they are set, then options::pragmas.
 std::vector<std::pair<std::string, std::string>> boot_pragmas(const options& o);
 
-/// sqlite3_exec, retrying SQLITE_BUSY until `timeout` passed: changing the journal mode needs an exclusive
-/// lock, and SQLite returns BUSY at once (no busy handler, to avoid a deadlock) while another connection
-/// holds a write lock. The contract is "busy after about busy_timeout", so wait here.
-int exec_waiting(sqlite3* db, const std::string& sql, std::chrono::milliseconds timeout);
-
 /// What `PRAGMA name` reads back as when it was set to `value` (synchronous reads back as a number).
 std::string expected_readback(const std::string& name, const std::string& value);
 

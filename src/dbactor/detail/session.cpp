@@ -1,5 +1,7 @@
 #include <dbactor/detail/session.hpp>
 
+#include <dbactor/detail/lock_waiter.hpp>
+
 #include <dbactor/detail/close_clock.hpp>
 #include <dbactor/detail/request_base.hpp>
 #include <dbactor/detail/stats.hpp>
@@ -67,8 +69,8 @@ void session::install_busy_handler() noexcept
 
 // SQLite's own busy handler (busy_timeout) sleeps up to 100 ms at a time and knows nothing of requests: a
 // request waiting for another process's lock would pass its deadline, its cancellation and the shutdown
-// grace unanswered for up to busy_timeout. This one sleeps in 1-5 ms steps and gives up at whichever comes
-// first; run_one then answers the request with the reason, rolled back.
+// grace unanswered for up to busy_timeout. This one sleeps in busy_step's 1-5 ms steps and gives up at
+// whichever comes first; run_one then answers the request with the reason, rolled back.
 int session::on_busy(void* p, int count) noexcept
 {
     auto* s = static_cast<session*>(p);
@@ -98,10 +100,7 @@ int session::on_busy(void* p, int count) noexcept
         until = std::min(until, s->closing->deadline);
     if (now >= s->wait_start_ + s->busy_limit)
         return 0;
-    const auto step = std::min<std::chrono::steady_clock::duration>(
-        count < 10 ? std::chrono::milliseconds(1) : std::chrono::milliseconds(5),
-        std::max<std::chrono::steady_clock::duration>(until - now, std::chrono::microseconds(100)));
-    std::this_thread::sleep_for(step);
+    std::this_thread::sleep_for(busy_step(count, until - now));
     s->wait_end_ = std::chrono::steady_clock::now();
     return 1;
 }
