@@ -41,6 +41,7 @@ struct register_guilds
     }
 };
 
+/// A guild's settings, also the row load_settings reads: the fields take its columns by position.
 struct guild_settings
 {
     std::string prefix = "!";
@@ -55,13 +56,11 @@ struct load_settings
     std::uint64_t guild;
     guild_settings operator()(dbactor::connection& c) const
     {
-        auto row = c.query_one<std::tuple<std::string, std::int64_t, bool, std::int64_t>>(
-            "SELECT prefix, xp_multiplier, ai_enabled, warn_limit FROM guild_settings WHERE guild_id = ?",
-            guild);
-        if (!row)
-            return {};
-        auto& [prefix, mult, ai, warn] = *row;
-        return {std::move(prefix), mult, ai, warn};
+        return c
+            .query_one<guild_settings>(
+                "SELECT prefix, xp_multiplier, ai_enabled, warn_limit FROM guild_settings WHERE guild_id = ?",
+                guild)
+            .value_or(guild_settings{});
     }
 };
 
@@ -133,15 +132,20 @@ struct load_rank
 {
     std::uint64_t guild;
     std::uint64_t user;
+    struct activity
+    {
+        std::int64_t messages;
+        std::int64_t xp;
+    };
     std::optional<rank> operator()(dbactor::connection& c) const
     {
-        auto me = c.query_one<std::tuple<std::int64_t, std::int64_t>>(
+        auto me = c.query_one<activity>(
             "SELECT messages, xp FROM members WHERE guild_id = ? AND user_id = ?", guild, user);
         if (!me)
             return std::nullopt;
         auto above = c.query_one<std::int64_t>(
-            "SELECT count(*) FROM members WHERE guild_id = ? AND xp > ?", guild, std::get<1>(*me));
-        return rank{std::get<0>(*me), std::get<1>(*me), above.value_or(0) + 1};
+            "SELECT count(*) FROM members WHERE guild_id = ? AND xp > ?", guild, me->xp);
+        return rank{me->messages, me->xp, above.value_or(0) + 1};
     }
 };
 

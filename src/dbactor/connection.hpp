@@ -78,8 +78,13 @@ public:
         return changes();
     }
 
-    /// The first row of a query as T (a scalar, or a std::tuple for several columns); std::nullopt when
-    /// there is no row.
+    /// The first row of a query as T; std::nullopt when there is no row.
+    ///
+    /// T is a scalar (the first column), a std::tuple (the first columns, one per element), or an
+    /// aggregate struct: its fields take the columns by position (Boost.PFR), a std::optional field takes
+    /// NULL. Errors: a struct whose field count differs from the column count, a NULL in a non-optional
+    /// field or element, and a value that does not fit throw dbactor::error (errc::value_out_of_range,
+    /// errc::unexpected_null).
     template <class T, class... Args>
     std::optional<T> query_one(std::string_view sql, const Args&... args)
     {
@@ -90,7 +95,7 @@ public:
         return detail::read_row<T>(st.get());
     }
 
-    /// Every row of a query as T (a scalar, or a std::tuple for several columns).
+    /// Every row of a query as T (a scalar, a std::tuple or an aggregate struct, as for query_one).
     template <class T, class... Args>
     std::vector<T> query(std::string_view sql, const Args&... args)
     {
@@ -102,7 +107,7 @@ public:
         return rows;
     }
 
-    /// Calls `fn(row)` for each row, where row is T, without collecting them.
+    /// Calls `fn(row)` for each row, where row is T (as for query_one), without collecting them.
     template <class T, class Fn, class... Args>
     void for_each(std::string_view sql, Fn&& fn, const Args&... args)
     {

@@ -1,6 +1,7 @@
 #include <dbactor/detail/value_codec.hpp>
 
 #include <SQLiteCpp/Exception.h>
+#include <boost/core/demangle.hpp>
 #include <fmt/format.h>
 #include <sqlite3.h>
 
@@ -105,6 +106,19 @@ void throw_column_count(sqlite3_stmt* s, int wanted)
                             sql_excerpt(s),
                             sqlite3_column_count(s),
                             wanted));
+}
+
+void throw_field_count(sqlite3_stmt* s, int fields, const char* type)
+{
+    throw error(
+        errc::value_out_of_range,
+        fmt::format("\"{}\" returns {} column(s), but the row type {} has {} field(s); columns are read "
+                    "into fields by position. Select one column per field, in the order the fields "
+                    "are declared.",
+                    sql_excerpt(s),
+                    sqlite3_column_count(s),
+                    type ? boost::core::demangle(type) : std::string("(a struct)"),
+                    fields));
 }
 
 } // namespace dbactor::detail

@@ -1,8 +1,11 @@
 // The value codec: how C++ values bind to statement parameters and columns read into C++ values (scalars,
-// std::optional for NULL, std::tuple rows), over out-of-line primitives that keep <sqlite3.h> out of headers.
+// std::optional for NULL, std::tuple rows, aggregate structs through Boost.PFR), over out-of-line primitives
+// that keep <sqlite3.h> out of headers.
 #pragma once
 
 #include <dbactor/error.hpp>
+
+#include <boost/pfr/core.hpp>
 
 #include <cstddef>
 #include <cstdint>
@@ -13,6 +16,7 @@
 #include <string_view>
 #include <tuple>
 #include <type_traits>
+#include <typeinfo>
 #include <utility>
 #include <vector>
 
@@ -40,6 +44,8 @@ std::span<const std::byte> column_blob(sqlite3_stmt* s, int index) noexcept;
 [[noreturn]] void throw_out_of_range(sqlite3_stmt* s, int index, std::string_view what);
 [[noreturn]] void throw_unexpected_null(sqlite3_stmt* s, int index);
 [[noreturn]] void throw_column_count(sqlite3_stmt* s, int wanted);
+// `type` is a mangled name from typeid (nullptr without RTTI); the message demangles it.
+[[noreturn]] void throw_field_count(sqlite3_stmt* s, int fields, const char* type);
 
 template <class T>
 struct is_optional : std::false_type
@@ -54,6 +60,20 @@ struct is_tuple : std::false_type
 template <class... T>
 struct is_tuple<std::tuple<T...>> : std::true_type
 {};
+
+/// A row read field by field: a plain struct (an aggregate class; std::tuple has its own branch).
+template <class T>
+concept row_struct = !is_tuple<T>::value && std::is_class_v<T> && std::is_aggregate_v<T>;
+
+template <class T>
+const char* row_type_name() noexcept
+{
+#if defined(__cpp_rtti) || defined(__GXX_RTTI)
+    return typeid(T).name();
+#else
+    return nullptr;
+#endif
+}
 
 template <class T>
 void bind_one(sqlite3_stmt* s, int i, const T& v)
@@ -165,6 +185,18 @@ T read_row(sqlite3_stmt* s)
             return T{read_one<std::tuple_element_t<I, T>>(s, static_cast<int>(I))...};
         }
         (std::make_index_sequence<std::tuple_size_v<T>>{});
+    }
+    else if constexpr (row_struct<T>) {
+        // Unlike a tuple, a struct must match exactly: a column too many is as likely a mistake as one too
+        // few, and a struct's fields are read by position only.
+        constexpr std::size_t n = boost::pfr::tuple_size_v<T>;
+        if (column_count(s) != static_cast<int>(n))
+            throw_field_count(s, static_cast<int>(n), row_type_name<T>());
+        return [&]<std::size_t... I>(std::index_sequence<I...>)
+        {
+            return T{read_one<boost::pfr::tuple_element_t<I, T>>(s, static_cast<int>(I))...};
+        }
+        (std::make_index_sequence<n>{});
     }
     else {
         if (column_count(s) < 1)
