@@ -129,6 +129,10 @@ TEST_CASE("names dbactor does not read get the name to rename them to", "[migrat
     CHECK_THAT(source_error({{"V1__init.sql", "SELECT 1;"}}).what(),
                Contains("'0001_init.sql'") && Contains("Flyway"));
     CHECK_THAT(source_error({{"1_init.sql", "SELECT 1;"}}).what(), Contains("'0001_init.sql'"));
+    // A Flyway version longer than any integer is advised from its digits (it once threw out_of_range).
+    CHECK_THAT(source_error({{"V0088888888888888888888888__init.sql", "SELECT 1;"}}).what(),
+               Contains("'88888888888888888888888_init.sql'"));
+    CHECK_THAT(source_error({{"V007__init.sql", "SELECT 1;"}}).what(), Contains("'0007_init.sql'"));
     CHECK_THAT(source_error({{"2021-04-22-143411_create.sql", "SELECT 1;"}}).what(),
                Contains("'20210422143411_create.sql'"));
     const std::string table = source_error({{"init.sql", "SELECT 1;"}}).what();

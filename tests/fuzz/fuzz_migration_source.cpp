@@ -29,21 +29,24 @@ std::string lower_trimmed(std::string_view text)
     return out;
 }
 
-/// A line that reads as a Down marker (`-- +goose Down`, `-- migrate:down`); the same text inside a line is
-/// no marker.
+/// A line that reads as a Down marker (`-- +goose Down`, `-- +goose down`, `-- migrate:down`); the same
+/// text inside a line, or `-- +Goose Down`, is no marker.
 bool has_down_marker_line(std::string_view sql)
 {
     std::size_t pos = 0;
     while (pos < sql.size()) {
         const auto end = std::min(sql.find('\n', pos), sql.size());
-        const std::string line = lower_trimmed(sql.substr(pos, end - pos));
+        std::string_view line = sql.substr(pos, end - pos);
         pos = end + 1;
+        line.remove_prefix(std::min(line.find_first_not_of(" \t\r\v\f"), line.size()));
         if (!line.starts_with("--"))
             continue;
-        const std::string body = lower_trimmed(std::string_view(line).substr(2));
-        if (body.starts_with("migrate:down") ||
-            (body.starts_with("+goose") &&
-             lower_trimmed(std::string_view(body).substr(6)).starts_with("down")))
+        line.remove_prefix(2);
+        line.remove_prefix(std::min(line.find_first_not_of(" \t\r\v\f"), line.size()));
+        // Both tools spell their prefix in lower case ('-- +Goose Down' is a comment to goose); goose reads
+        // the word after it in any case.
+        if (line.starts_with("migrate:down") ||
+            (line.starts_with("+goose") && lower_trimmed(line.substr(6)).starts_with("down")))
             return true;
     }
     return false;

@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cctype>
 #include <charconv>
 #include <regex>
@@ -38,14 +39,19 @@ std::string rename_advice(const std::string& file)
                 ch = '_';
         return name;
     };
+    // The version as at least four digits, from its text: a Flyway version may not fit in an integer.
+    auto four_digits = [](std::string digits) {
+        digits.erase(0, std::min(digits.find_first_not_of('0'), digits.size()));
+        return digits.size() < 4 ? std::string(4 - digits.size(), '0') + digits : digits;
+    };
     std::smatch m;
     if (std::regex_match(file, m, flyway))
-        return fmt::format(" It looks like a Flyway/refinery name: rename it to '{:04}_{}' (sequential).",
-                           std::stoll(m[1].str()),
+        return fmt::format(" It looks like a Flyway/refinery name: rename it to '{}_{}' (sequential).",
+                           four_digits(m[1].str()),
                            safe(m[2].str()) + ".sql");
     if (std::regex_match(file, m, few_digits))
-        return fmt::format(" Rename it to '{:04}_{}' (at least four digits).",
-                           std::stoll(m[1].str()),
+        return fmt::format(" Rename it to '{}_{}' (at least four digits).",
+                           four_digits(m[1].str()),
                            safe(m[2].str()) + ".sql");
     if (std::regex_match(file, m, dashed))
         return fmt::format(" Rename it to '{}{}{}{}_{}' (a timestamp of digits only).",
