@@ -146,10 +146,10 @@ write_batch_result run_write_batch(session& s, std::size_t start, batch_host& ho
         // A deferred violation of a request without a savepoint fails this COMMIT: it must fail alone.
         closed = closed || (!shared && s.deferred_violations());
     }
-    if (auto e = s.commit.try_run()) {
+    if (auto commit_error = s.commit.try_run()) {
         if (s.in_transaction())
             s.rollback.try_run();
-        fail_range(group, start, i, e); // every request of the batch loses its changes
+        fail_range(group, start, i, commit_error); // every request of the batch loses its changes
     }
     return {i, true};
 }
