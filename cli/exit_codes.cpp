@@ -17,8 +17,9 @@ const char* const exit_codes_help = R"(Exit codes:
   7    busy: the database stayed locked longer than busy_timeout
   8    corruption, or not a database
   9    foreign-key violations
-  10   the database belongs to another application (application_id), or another
-       migration tool manages it (adopt it first)
+  10   the database belongs to another application (application_id), another
+       migration tool manages it (adopt it first), or it is another shard
+       (or of a shard set of another size)
   130  interrupted (SIGINT)
 When several findings apply, the most severe decides the code, in this order:
 8, 10, 6, 4, 5, 9, 7, 3 (130 first, 1 right after 8). The report (text or --json)
@@ -31,7 +32,8 @@ int exit_code_for(dbactor::errc e) noexcept
     case errc::not_a_database:
     case errc::integrity_check_failed: return corrupt;
     case errc::wrong_application:
-    case errc::not_managed: return wrong_application;
+    case errc::not_managed:
+    case errc::shard_mismatch: return wrong_application;
     case errc::migration_failed: return failed;
     case errc::migration_modified:
     case errc::migration_source_invalid: return modified;

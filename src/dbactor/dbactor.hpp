@@ -8,3 +8,4 @@
 #include <dbactor/migration.hpp>
 #include <dbactor/options.hpp>
 #include <dbactor/report.hpp>
+#include <dbactor/shard_set.hpp>

@@ -36,6 +36,7 @@ public:
         case errc::migration_source_invalid: return "the migration files are invalid";
         case errc::busy: return "the database is locked by another connection";
         case errc::not_managed: return "the database is managed by another migration tool";
+        case errc::shard_mismatch: return "the file is another shard, or of a shard set of another size";
         }
         return "unknown dbactor error";
     }
@@ -79,6 +80,7 @@ const char* errc_name(errc e) noexcept
     case errc::migration_source_invalid: return "migration_source_invalid";
     case errc::busy: return "busy";
     case errc::not_managed: return "not_managed";
+    case errc::shard_mismatch: return "shard_mismatch";
     }
     return "internal";
 }

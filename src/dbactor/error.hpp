@@ -35,6 +35,7 @@ enum class errc
     migration_source_invalid,
     busy,
     not_managed, ///< another tool's migrations manage the database (its ledger, or user_version without ours)
+    shard_mismatch, ///< the file is another shard of the set, or of a set of another size (dbactor_shard)
 };
 
 /// The category of dbactor::errc; its name is "dbactor".

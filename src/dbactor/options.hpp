@@ -68,6 +68,14 @@ enum class checkpoint_mode
               ///< close, and sets `PRAGMA wal_autocheckpoint = 0`
 };
 
+/// One shard's place in a set: its index, 0..shards-1, and the set's size.
+struct shard_identity
+{
+    std::size_t shard = 0;
+    std::size_t shards = 1;
+    bool operator==(const shard_identity&) const = default;
+};
+
 /// How database::open opens and prepares a database. Field names are part of the contract.
 struct options
 {
@@ -132,6 +140,11 @@ struct options
     /// Run `PRAGMA foreign_key_check` as boot's last step (a violation refuses the boot, or is only reported
     /// by a read-only boot). `dbtool migrate` turns it off and checks after applying its own migrations.
     bool check_foreign_keys = true;
+    /// Which shard of a set this file is (shard_set::open sets it; so does `dbtool --shards`). The file
+    /// records it in the table `dbactor_shard(shard, shards)` the first time it is opened as a shard; opened
+    /// at another index or with another count, boot fails with errc::shard_mismatch before anything is
+    /// written. Unset: no check (one shard may still be opened on its own, as any database).
+    std::optional<shard_identity> shard;
 };
 
 /// Per-request settings, given before the completion token: `{.timeout = 2s, .wait_if_full = false,

@@ -6,8 +6,9 @@
 //   step_2_read_schema           DESIGN 2  read the schema (non-database, truncated file, foreign -wal)
 //   step_3_integrity_check       DESIGN 3  quick_check / integrity_check
 //   step_4_check_application_id  DESIGN 5  before the pragmas (journal_mode=WAL rewrites the header), with
-//                                          the check for another migration tool's database; a new one gets
-//                                          its id at the end of step 5
+//                                          the check for another migration tool's database and the shard
+//                                          record's; a new one gets its id at the end of step 5 (its shard
+//                                          record after step 7)
 //   step_5_pragmas               DESIGN 4  set, and each read back
 //   step_6_migrations            DESIGN 6  migrations, then step 5's pragmas read back once more
 //   step_7_foreign_key_check     DESIGN 6  foreign_key_check after the migrations
@@ -19,6 +20,7 @@
 #include <dbactor/detail/lock_waiter.hpp>
 #include <dbactor/detail/migrate.hpp>
 #include <dbactor/detail/pragmas.hpp>
+#include <dbactor/detail/shard_record.hpp>
 #include <dbactor/detail/statement.hpp>
 #include <dbactor/error.hpp>
 
@@ -255,6 +257,7 @@ void step_4_check_application_id(boot_context& c)
         c.app_id = std::stoll(text_value(c.h, "PRAGMA application_id"));
         if (!c.o.migrations.empty() && !c.empty_schema)
             other = managed_elsewhere(c.h);
+        check_shard_record(c.h, c.o);
     }
     catch (const SQLite::Exception& e) {
         throw c.sqlite_failure(e, errc::open_failed, "");
@@ -396,6 +399,7 @@ void boot_steps(const options& o,
     else
         report.steps.emplace_back("foreign_key_check (skipped)", std::chrono::microseconds(0));
     try {
+        write_shard_record(c.h, o, c.waits); // a shard's first boot as one records its place
         report.schema_version = schema_version(c.h);
     }
     catch (const SQLite::Exception& e) {

@@ -98,7 +98,7 @@ std::vector<schema_object> user_schema(sqlite3* db)
         db,
         "SELECT type, name, sql FROM sqlite_schema WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite\\_%' "
         "ESCAPE '\\' AND name NOT LIKE '\\_litestream\\_%' ESCAPE '\\' AND name <> "
-        "'dbactor_migrations' ORDER BY type, name");
+        "'dbactor_migrations' AND name <> 'dbactor_shard' ORDER BY type, name");
     while (st.step() == SQLITE_ROW) {
         schema_object o{st.column_text(0), st.column_text(1), st.column_text(2)};
         if (shadow.count(o.name) || is_foreign_ledger_table(o.name))
