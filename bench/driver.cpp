@@ -29,7 +29,6 @@ int bench::run()
 {
     header();
     make_templates();
-    const auto& wls = all_workloads();
     for (int round = 1; round <= cfg_.rounds; ++round) {
         // Rotate the order of the systems from round to round, so that none always runs first (cold)
         // or last (after the others have warmed the OS page cache and the CPU frequency).
@@ -41,28 +40,58 @@ int bench::run()
                                          system_name(order[0]),
                                          system_name(order[1]),
                                          system_name(order[2])));
-        for (const auto& w : wls) {
-            if (!cfg_.only.empty() && !cfg_.only.count(w.name))
-                continue;
-            std::map<system_id, std::vector<metric>> results;
-            for (auto s : order) {
-                auto m = measure(w, s);
-                std::string line = fmt::format("{} {}", system_name(s), w.name);
-                for (const auto& x : m)
-                    line += fmt::format(" {}={}", x.name, output::format_value(x));
-                out_.emit(line);
-                if (s == system_id::actor && !cx_.actor_note.empty())
-                    output::emit_comment(std::exchange(cx_.actor_note, {}));
-                results[s] = std::move(m);
-            }
-            for (auto s : all_systems)
-                for (const auto& x : results[s])
-                    values_[{w.name, s, x.name}].push_back(x.value);
-            ratios(w, results, round);
-        }
+        for (const auto& w : all_workloads())
+            if (cfg_.only.empty() || cfg_.only.count(w.name))
+                run_workload(w, round);
     }
     summary();
     return out_.check_lines(cfg_);
+}
+
+void bench::run_workload(const workload& w, int round)
+{
+    // The systems and the workload's limits rotate together: a limit is not always measured last either.
+    // Without limits this is the round's order printed above.
+    struct runner
+    {
+        system_id sys;
+        const limit* lim;
+        std::string name() const { return lim ? lim->name : system_name(sys); }
+    };
+    std::vector<runner> order;
+    for (auto s : all_systems)
+        order.push_back({s, nullptr});
+    for (const limit* l : limits_of(w.name))
+        order.push_back({system_id::raw, l});
+    std::rotate(order.begin(), order.begin() + (round - 1) % static_cast<int>(order.size()), order.end());
+    if (order.size() > all_systems.size()) {
+        std::string names;
+        for (const auto& r : order)
+            names.append(" ").append(r.name());
+        output::emit_comment(fmt::format("{}: order{}", w.name, names));
+    }
+    std::map<system_id, std::vector<metric>> results;
+    figures f;
+    for (const auto& r : order) {
+        auto m = measure(w, r.sys, r.lim);
+        std::string line = fmt::format("{} {}", r.name(), w.name);
+        for (const auto& x : m) {
+            line += fmt::format(" {}={}", x.name, output::format_value(x));
+            f[{r.name(), x.name}] = x.value;
+            if (r.lim)
+                limit_values_[{w.name, r.name(), x.name}].push_back(x.value);
+        }
+        out_.emit(line);
+        if (!r.lim && r.sys == system_id::actor && !cx_.actor_note.empty())
+            output::emit_comment(std::exchange(cx_.actor_note, {}));
+        if (!r.lim)
+            results[r.sys] = std::move(m);
+    }
+    for (auto s : all_systems)
+        for (const auto& x : results[s])
+            values_[{w.name, s, x.name}].push_back(x.value);
+    ratios(w, results, round);
+    limit_ratios(w, f, round);
 }
 
 void bench::header()
@@ -99,14 +128,20 @@ void bench::header()
     output::emit_comment(
         "synchronous=FULL except W3_NORMAL; ratio = system/raw of the same round: for throughput "
         "higher is better, for latency lower is better");
+    output::emit_comment(fmt::format(
+        "limits: LIMIT_SAVEPOINT = W3's rows through the C API, {} per BEGIN IMMEDIATE … COMMIT, "
+        "each in SAVEPOINT … RELEASE; LIMIT_PLAIN = the same without savepoints; LIMIT_PINGPONG = "
+        "one round trip between two threads spinning on a std::atomic (W1's hand-off floor); "
+        "LIMIT_RATIO = DBACTOR against them, same round",
+        w3_limit_batch(cfg_)));
 }
 
-std::vector<metric> bench::measure(const workload& w, system_id s)
+std::vector<metric> bench::measure(const workload& w, system_id s, const limit* lim)
 {
     const fs::path db = work_ / "run.db";
     remove_db(db);
     fs::copy_file(w.bot_schema ? bot_template_ : kv_template_, db, fs::copy_options::overwrite_existing);
-    auto out = w.measure(cx_, w, s, db);
+    auto out = lim ? lim->measure(cx_, w, db) : w.measure(cx_, w, s, db);
     remove_db(db);
     return out;
 }
@@ -137,6 +172,21 @@ void bench::ratios(const workload& w, const std::map<system_id, std::vector<metr
     }
 }
 
+void bench::limit_ratios(const workload& w, const figures& f, int round)
+{
+    for (const auto& r : limit_ratio_specs()) {
+        if (r.workload != w.name)
+            continue;
+        const std::vector<double> v = r.compute(f);
+        limit_ratio_values_[{r.workload, r.label}].push_back(v);
+        std::string line = fmt::format("LIMIT_RATIO {} {}", r.workload, r.label);
+        for (std::size_t i = 0; i < r.fields.size(); ++i)
+            line += fmt::format(" {}={}", r.fields[i].name, format_limit_field(r.fields[i], v[i]));
+        out_.emit(fmt::format(
+            "{} {} round={}", line, r.higher_is_better ? "higher_is_better" : "lower_is_better", round));
+    }
+}
+
 void bench::summary()
 {
     output::emit_comment(fmt::format("medians over {} round(s)", cfg_.rounds));
@@ -161,6 +211,36 @@ void bench::summary()
                               median(it->second.first),
                               median(it->second.second),
                               r.higher_is_better ? "higher_is_better" : "lower_is_better"));
+    }
+    limit_summary();
+}
+
+void bench::limit_summary()
+{
+    for (const auto& w : all_workloads())
+        for (const limit* l : limits_of(w.name)) {
+            std::string line;
+            for (const auto& m : l->metrics) {
+                auto it = limit_values_.find({w.name, l->name, m});
+                if (it != limit_values_.end())
+                    line += fmt::format(" {}={}", m, output::format_value({m, median(it->second)}));
+            }
+            if (!line.empty())
+                out_.emit(fmt::format("MEDIAN {} {}{}", l->name, w.name, line));
+        }
+    for (const auto& r : limit_ratio_specs()) {
+        auto it = limit_ratio_values_.find({r.workload, r.label});
+        if (it == limit_ratio_values_.end())
+            continue;
+        std::string line = fmt::format("MEDIAN LIMIT_RATIO {} {}", r.workload, r.label);
+        for (std::size_t i = 0; i < r.fields.size(); ++i) {
+            std::vector<double> per_round;
+            for (const auto& v : it->second)
+                per_round.push_back(v[i]);
+            line +=
+                fmt::format(" {}={}", r.fields[i].name, format_limit_field(r.fields[i], median(per_round)));
+        }
+        out_.emit(fmt::format("{} {}", line, r.higher_is_better ? "higher_is_better" : "lower_is_better"));
     }
 }
 

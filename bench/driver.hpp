@@ -3,6 +3,7 @@
 
 #include "common.hpp"
 #include "dataset.hpp"
+#include "limits.hpp"
 #include "output.hpp"
 #include "workloads.hpp"
 
@@ -25,10 +26,14 @@ public:
 private:
     void make_templates();
     void header();
-    /// One system, one workload, on a fresh copy of the template.
-    std::vector<metric> measure(const workload& w, system_id s);
+    /// One workload in one round: its systems and its limits, in an order that rotates with the round.
+    void run_workload(const workload& w, int round);
+    /// One system (or, with `lim`, one limit), one workload, on a fresh copy of the template.
+    std::vector<metric> measure(const workload& w, system_id s, const limit* lim = nullptr);
     void ratios(const workload& w, const std::map<system_id, std::vector<metric>>& results, int round);
+    void limit_ratios(const workload& w, const figures& f, int round);
     void summary();
+    void limit_summary();
 
     config cfg_;
     fs::path work_;
@@ -39,6 +44,9 @@ private:
     std::map<std::tuple<std::string, system_id, std::string>, std::vector<double>> values_;
     std::map<std::pair<std::string, std::string>, std::pair<std::vector<double>, std::vector<double>>>
         ratio_values_;
+    /// (workload, limit name, metric) → per-round values; (workload, label) → per-round fields
+    std::map<std::tuple<std::string, std::string, std::string>, std::vector<double>> limit_values_;
+    std::map<std::pair<std::string, std::string>, std::vector<std::vector<double>>> limit_ratio_values_;
 };
 
 } // namespace dbactor_bench

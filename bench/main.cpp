@@ -13,7 +13,8 @@
 // bot_requests.hpp (W5's), raw.hpp (RAW), mutex.hpp (MUTEX), runners.hpp (how requests are run),
 // systems.hpp (DBACTOR, and one run through each system: a new baseline goes there), workloads.hpp/.cpp
 // (the table of workloads and ratios: a new workload goes there), kv_workloads.cpp (W1–W4), w5.cpp (W5),
-// driver.hpp/.cpp (rounds, ratios, medians).
+// limits.hpp/.cpp (the limit lines of W1 and W3 and their LIMIT_RATIO lines), driver.hpp/.cpp (rounds,
+// ratios, medians).
 #include "common.hpp"
 #include "driver.hpp"
 

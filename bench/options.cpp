@@ -19,7 +19,9 @@ namespace {
         "dbactor-bench: %s\n"
         "usage: dbactor-bench [--quick] [--rounds N] [--only W1,W2,W3,W3_NORMAL,W3_FULL,W4,W5] [--dir DIR]\n"
         "                     [--readers N] [--max-batch N] [--insert-order random|ascending]\n"
-        "                     [--cache-mib N]\n",
+        "                     [--cache-mib N]\n"
+        "limits (run with their workload): W1 with LIMIT_PINGPONG; W3_NORMAL and W3_FULL each with\n"
+        "LIMIT_SAVEPOINT and LIMIT_PLAIN (docs/PERFORMANCE.md)\n",
         msg.c_str());
     std::exit(2);
 }

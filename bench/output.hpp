@@ -1,4 +1,4 @@
-// The output: result, RATIO and MEDIAN lines as printed, `#` comments, and the check of every line printed.
+// The output: result, limit, RATIO, LIMIT_RATIO and MEDIAN lines as printed, `#` comments, and their check.
 #pragma once
 
 #include "common.hpp"
