@@ -6,6 +6,7 @@
 #include "migrate.hpp"
 #include "new.hpp"
 #include "optimize.hpp"
+#include "shards.hpp"
 #include "status.hpp"
 
 #include <CLI/CLI.hpp>
@@ -73,6 +74,10 @@ void add_global_options(CLI::App& app, dbtool::global_options& g)
                    g.application_id,
                    "Refuse a database whose PRAGMA application_id differs (exit 10); a new database gets it");
     app.add_flag("--json", g.json, "Print exactly one JSON document on stdout (errors also go to stderr)");
+    app.add_option("--shards",
+                   g.shards,
+                   "Work on every file of a shard set of N: --db is a pattern with {shard} (0..N-1); one "
+                   "report per shard, the most severe decides the exit code");
 }
 
 /// The exit code (and output) of a command line CLI11 could not parse, or of --help given to a command.
@@ -195,23 +200,32 @@ int main(int argc, char** argv)
     std::string_view command = "none";
     for (const auto* sub : app.get_subcommands())
         command = sub->get_name();
+    // One file, or each file of a shard set in turn (`new` writes a migration file, not a database).
+    auto run_one = [&]() -> int {
+        try {
+            prepare_interrupt_output(g, command);
+            if (*migrate_cmd)
+                return run_migrate(migrate);
+            if (*check_cmd)
+                return run_check(check);
+            if (*status_cmd)
+                return run_status(status);
+            if (*backup_cmd)
+                return run_backup(backup);
+            if (*optimize_cmd)
+                return run_optimize(optimize);
+            if (*adopt_cmd)
+                return run_adopt(adopt);
+            return exit_code::usage;
+        }
+        catch (...) {
+            return fail_for_current_exception(g, command);
+        }
+    };
     try {
-        prepare_interrupt_output(g, command);
-        if (*migrate_cmd)
-            return run_migrate(migrate);
-        if (*check_cmd)
-            return run_check(check);
-        if (*status_cmd)
-            return run_status(status);
         if (*new_cmd)
             return run_new(create);
-        if (*backup_cmd)
-            return run_backup(backup);
-        if (*optimize_cmd)
-            return run_optimize(optimize);
-        if (*adopt_cmd)
-            return run_adopt(adopt);
-        return exit_code::usage;
+        return run_per_shard(g, command, *backup_cmd ? &backup.to : nullptr, run_one);
     }
     catch (...) {
         return fail_for_current_exception(g, command);

@@ -21,6 +21,7 @@ dbactor::options base_options(const global_options& g)
     o.path = g.db;
     o.busy_timeout = std::chrono::milliseconds(g.busy_timeout_ms);
     o.application_id = g.application_id;
+    o.shard = g.shard;
     if (!replicator_tables(g.db).empty())
         o.checkpoints = dbactor::checkpoint_mode::external;
     o.on_log = [](dbactor::log_level level, std::string_view m) {

@@ -3,6 +3,7 @@
 
 #include <dbactor/dbactor.hpp>
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <stdexcept>
@@ -19,6 +20,9 @@ struct global_options
     bool json = false;
     std::int64_t busy_timeout_ms = 5000;
     std::optional<std::int32_t> application_id;
+    /// --shards N (0: not given): --db is a {shard} pattern; run_per_shard sets `db` and `shard` per file.
+    std::size_t shards = 0;
+    std::optional<dbactor::shard_identity> shard;
 };
 
 /// Options for booting the database of `g` (`--db`), quiet below warnings. A database with a replicator's

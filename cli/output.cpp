@@ -44,8 +44,26 @@ nlohmann::json to_json(const dbactor::migration_status& m)
     return j;
 }
 
+namespace {
+std::vector<nlohmann::json>* g_captured = nullptr;
+} // namespace
+
+void capture_json(std::vector<nlohmann::json>* into) noexcept
+{
+    g_captured = into;
+}
+
 void print_json(const nlohmann::json& j) noexcept
 {
+    if (g_captured) {
+        try {
+            g_captured->push_back(j);
+            return;
+        }
+        catch (...) {
+            // Out of memory: print it after all, so that the shard's report is not lost.
+        }
+    }
     mark_output_started();
     try {
         std::cout << j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << std::endl;

@@ -20,4 +20,8 @@ nlohmann::json to_json(const dbactor::migration_status& m);
 /// is replaced with U+FFFD rather than failing. Never throws.
 void print_json(const nlohmann::json& j) noexcept;
 
+/// While `into` is set, print_json appends its documents there instead of printing them (run_per_shard
+/// collects each shard's document into one); nullptr prints again.
+void capture_json(std::vector<nlohmann::json>* into) noexcept;
+
 } // namespace dbtool
