@@ -154,16 +154,19 @@ struct for_each_state
     {
         if (self->remaining.fetch_sub(1, std::memory_order_acq_rel) != 1)
             return;
-        auto ex = self->work.get_executor();
-        boost::asio::dispatch(ex, [self]() mutable {
+        // The work is held by this thread until dispatch has returned: were it released in the handler, the
+        // io_context could run out of work and be destroyed while this thread is still inside post (which
+        // signals the scheduler after unlocking it). ThreadSanitizer saw exactly that.
+        auto posting = std::move(self->work);
+        boost::asio::dispatch(posting.get_executor(), [self]() mutable {
             auto h = std::move(self->handler);
             auto e = std::move(self->failure);
-            self->work.reset();
             if constexpr (std::is_void_v<R>)
                 std::move(h)(e);
             else
                 std::move(h)(e, std::move(self->results));
         });
+        posting.reset();
     }
 };
 
