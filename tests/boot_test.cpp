@@ -174,7 +174,7 @@ TEST_CASE("a pragma that does not read back as set fails with pragma_mismatch", 
     CHECK_THAT(e.what(), Contains("no_such_pragma") && Contains(dir.db()) && Contains("pragmas"));
 }
 
-TEST_CASE("a new database gets the application_id; one with another id is refused and left unchanged",
+TEST_CASE("a new database gets the application_id, one with another id is refused and left unchanged",
           "[boot]")
 {
     test::temp_dir dir;

@@ -67,7 +67,7 @@ TEST_CASE_METHOD(fixture, "string views, C strings and optionals bind as text or
 }
 
 TEST_CASE_METHOD(fixture,
-                 "uint64 snowflakes up to INT64_MAX are stored; larger ones are refused",
+                 "uint64 snowflakes up to INT64_MAX are stored, larger ones are refused",
                  "[connection]")
 {
     const std::uint64_t snowflake = 1234567890123456789ull;
@@ -93,7 +93,7 @@ TEST_CASE_METHOD(fixture, "a NULL read into a non-optional type fails with unexp
     CHECK_FALSE(none.has_value());
 }
 
-TEST_CASE_METHOD(fixture, "query_one is nullopt without a row; query returns every row", "[connection]")
+TEST_CASE_METHOD(fixture, "query_one is nullopt without a row, query returns every row", "[connection]")
 {
     auto missing =
         db.read([](connection& c) { return c.query_one<int>("SELECT x FROM big WHERE id = ?", -1); });

@@ -62,7 +62,7 @@ TEST_CASE("a request may run while neither its deadline nor the shutdown grace h
     CHECK(expiry_reason(*plain.r, c, now) == errc{});
 }
 
-TEST_CASE("past its deadline alone a request is timed_out; past the shutdown grace alone it is closed",
+TEST_CASE("past its deadline alone a request is timed_out, past the shutdown grace alone it is closed",
           "[expiry]")
 {
     dbactor::detail::close_clock c;

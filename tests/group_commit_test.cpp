@@ -167,7 +167,7 @@ TEST_CASE("reads queued behind one another share one snapshot", "[group_commit]"
     CHECK(s.read_batch_mean == 10);
 }
 
-TEST_CASE("a write that runs COMMIT itself keeps nothing and is told so; the writes batched with it are "
+TEST_CASE("a write that runs COMMIT itself keeps nothing and is told so, the writes batched with it are "
           "rolled back and told so",
           "[group_commit]")
 {

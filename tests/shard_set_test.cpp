@@ -248,7 +248,7 @@ TEST_CASE("a shard set needs at least one shard and a {shard} pattern", "[shards
     CHECK(one.path(0) == dir.db());
 }
 
-TEST_CASE("async_for_each runs on every shard; one failing shard fails it and the others commit", "[shards]")
+TEST_CASE("async_for_each runs on every shard, one failing shard fails it and the others commit", "[shards]")
 {
     test::temp_dir dir;
     auto set = dbactor::shard_set::open(shard_options(dir), 4);

@@ -43,7 +43,8 @@ bool has_open(pid_t pid, const std::string& path)
 
 } // namespace
 
-TEST_CASE("--help documents every command and the exit codes with their severity order", "[dbtool]")
+TEST_CASE("the option --help documents every command and the exit codes with their severity order",
+          "[dbtool]")
 {
     const auto r = dbtool({"--help"});
     CHECK(r.code == 0);
@@ -173,7 +174,7 @@ TEST_CASE("a failing migration exits 6 with file:line:column, and earlier ones s
     CHECK(s["version"] == 3);
 }
 
-TEST_CASE("migrate --to goes down with down files; an irreversible migration exits 6 and changes nothing",
+TEST_CASE("migrate --to goes down with down files, an irreversible migration exits 6 and changes nothing",
           "[dbtool]")
 {
     test::temp_dir dir;
@@ -267,7 +268,7 @@ TEST_CASE("new writes the next numbered migration file", "[dbtool]")
     CHECK(dbtool({"--migrations", mig, "new", "bad name"}).code == 2);
 }
 
-TEST_CASE("backup copies the database and checks the copy; an existing target is refused", "[dbtool]")
+TEST_CASE("backup copies the database and checks the copy, an existing target is refused", "[dbtool]")
 {
     test::temp_dir dir;
     migrated(dir, DBTOOL_FIXTURE_MIGRATIONS);
