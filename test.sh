@@ -18,7 +18,7 @@ jobs=$(nproc)
 launcher=()
 command -v ccache >/dev/null && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
 
-stage() { printf '\n=== %s ===\n' "$*"; }
+stage() { printf '\n=== %s (at %d s) ===\n' "$*" "$SECONDS"; }
 build() { # build DIR [cmake options...]
     local dir=$1
     shift
@@ -58,3 +58,4 @@ export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$PWD/t
 build build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDBACTOR_SANITIZE=thread \
     -DDBACTOR_BUILD_BENCH=OFF -DDBACTOR_BUILD_TOOLS=OFF "-DDBACTOR_LITESTREAM=$litestream"
 run_ctest build-tsan -E '^(install_|bench_|dbtool_|litestream_)'
+stage "done"
