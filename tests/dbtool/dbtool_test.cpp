@@ -1,6 +1,5 @@
 // dbtool as a user runs it: each exit code, its output and JSON, and the multi-process contracts (two
 // migrators, check and backup next to a live writer, busy, SIGINT).
-#define CATCH_CONFIG_MAIN
 #include "dbtool_support.hpp"
 
 #include <sqlite3.h>

@@ -1,6 +1,5 @@
 // The litestream tests' harness: spawning, the loss of the machine, restore and the check of the restored
 // file.
-#define CATCH_CONFIG_MAIN
 #include "harness.hpp"
 
 #include <fmt/format.h>

@@ -1,5 +1,4 @@
-// Catch2 main of the reliability suite and its helpers (figures, spawned processes, raw checks).
-#define CATCH_CONFIG_MAIN
+// The reliability suite's helpers (figures, spawned processes, raw checks); Catch2's main is tests/main.cpp.
 #include "common.hpp"
 
 #include <fmt/format.h>
