@@ -1,5 +1,7 @@
 #include <dbactor/connection.hpp>
 
+#include <dbactor/detail/change_log.hpp>
+
 #include <SQLiteCpp/Database.h>
 #include <SQLiteCpp/Exception.h>
 #include <fmt/format.h>
@@ -153,6 +155,8 @@ int connection::begin_savepoint()
     const int depth = ++savepoint_depth_;
     try {
         exec(fmt::format("SAVEPOINT dbactor_user_{}", depth));
+        if (changes_)
+            changes_->push_level();
     }
     catch (...) {
         --savepoint_depth_;
@@ -164,6 +168,18 @@ int connection::begin_savepoint()
 void connection::end_savepoint(int depth, bool release)
 {
     savepoint_depth_ = depth - 1;
+    // Before the SQL: releasing or rolling back the outermost savepoint commits, and the commit hook then
+    // takes every level as it is.
+    if (changes_) {
+        try {
+            if (!release)
+                changes_->rollback_level();
+            changes_->release_level();
+        }
+        catch (...) { // out of memory: the feed drops this transaction's changes rather than misreport them
+            changes_->on_rollback();
+        }
+    }
     if (release) {
         exec(fmt::format("RELEASE dbactor_user_{}", depth));
     }

@@ -28,6 +28,8 @@ namespace dbactor {
 namespace detail {
 
 class statement_cache;
+class change_log;
+struct session;
 
 /// Resets the statement and clears its bindings when the scope ends, so a cached SELECT never pins a read
 /// snapshot (which would stop WAL checkpoints) and bound buffers are never referenced later.
@@ -180,9 +182,12 @@ private:
         (detail::bind_one(s, ++i, args), ...);
     }
 
+    friend struct detail::session;
+
     SQLite::Database* db_;
     std::unique_ptr<detail::statement_cache> cache_;
     int savepoint_depth_ = 0;
+    detail::change_log* changes_ = nullptr; // the writer's: savepoints keep the change feed's levels
 };
 
 } // namespace dbactor

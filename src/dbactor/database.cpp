@@ -98,6 +98,16 @@ void database::close()
     w.get();
 }
 
+change_feed database::subscribe(change_filter filter)
+{
+    const auto& a = actor_ptr();
+    if (!a || !a->is_open())
+        throw error(errc::closed,
+                    "subscribe: the database is closed; subscribe on a handle of an open database, before "
+                    "close().");
+    return a->subscribe(std::move(filter));
+}
+
 bool database::is_open() const noexcept
 {
     const auto& a = actor_ptr();

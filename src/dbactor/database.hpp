@@ -1,6 +1,7 @@
 // dbactor::database: the handle to a database actor (one thread that owns one SQLite connection).
 #pragma once
 
+#include <dbactor/change_feed.hpp>
 #include <dbactor/connection.hpp>
 #include <dbactor/detail/request.hpp>
 #include <dbactor/error.hpp>
@@ -139,6 +140,12 @@ public:
             },
             token);
     }
+
+    /// A feed of the commits from now on (docs/CHANGE-FEED.md): one commit_event per committed write batch
+    /// or call, in commit order, filtered by table; another connection's commits come as `external`.
+    /// The feed does not keep the database open; after close() it completes with errc::closed.
+    /// Errors: dbactor::error(errc::closed) when the database is closed.
+    change_feed subscribe(change_filter filter = {});
 
     /// True until close() was called (on this or any handle).
     bool is_open() const noexcept;

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <dbactor/admin.hpp>
+#include <dbactor/change_feed.hpp>
 #include <dbactor/connection.hpp>
 #include <dbactor/database.hpp>
 #include <dbactor/error.hpp>

@@ -120,6 +120,10 @@ struct options
     /// Who checkpoints the WAL: the actor (default), or another process that owns checkpoints (a replicator
     /// such as Litestream; see docs/SCALING.md). boot_report().checkpoints says which.
     checkpoint_mode checkpoints = checkpoint_mode::actor;
+    /// While a change feed is subscribed (database::subscribe): how often an idle actor reads
+    /// `PRAGMA data_version` to see another connection's commits (it also reads it before each request
+    /// group).
+    std::chrono::milliseconds external_poll{100};
     /// Extra pragmas (name, value), applied after the defaults and each read back.
     std::vector<std::pair<std::string, std::string>> pragmas;
     /// A request whose queue wait + execution reaches this is reported to on_slow_request (zero = never).

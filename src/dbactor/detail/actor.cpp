@@ -2,12 +2,16 @@
 
 #include <dbactor/detail/actor_thread.hpp>
 #include <dbactor/detail/boot.hpp>
+#include <dbactor/detail/change_log.hpp>
 #include <dbactor/detail/checkpoint.hpp>
 #include <dbactor/detail/request_base.hpp>
 #include <dbactor/detail/request_errors.hpp>
 #include <dbactor/options.hpp>
 
 #include <fmt/format.h>
+
+#include <algorithm>
+#include <utility>
 
 namespace dbactor::detail {
 
@@ -17,7 +21,9 @@ actor::actor(options o)
     : opts_(std::move(o)), queue_(opts_.queue_capacity), reader_queue_(opts_.queue_capacity),
       server_(opts_, closing_, stats_), readers_(opts_, closing_, reader_queue_, server_),
       watcher_(opts_, queue_, reader_queue_, stats_)
-{}
+{
+    server_.set_hub(hub_.get());
+}
 
 actor::~actor()
 {
@@ -130,6 +136,23 @@ std::chrono::nanoseconds actor::reply_spin(lane l) const noexcept
     return q.depth() == 0 ? opts_.reply_spin : std::chrono::nanoseconds(0);
 }
 
+change_feed actor::subscribe(change_filter f)
+{
+    change_feed feed(hub_->subscribe(std::move(f)), hub_);
+    queue_.wake();
+    return feed;
+}
+
+void actor::check_external() noexcept
+{
+    const bool resync = hub_->take_resync();
+    std::int64_t v = 0;
+    if (!writer_.read_data_version(v))
+        return;
+    if (std::exchange(data_version_, v) != v && !resync)
+        hub_->publish(change_set{}, true);
+}
+
 stats_snapshot actor::stats() const noexcept
 {
     stats_snapshot s = stats_.snapshot();
@@ -147,6 +170,7 @@ void actor::writer_main(std::promise<void>& booted)
         writer_.stats = &stats_;
         writer_.start(detail::boot(opts_, boot_), closing_, queue_, opts_.max_batch);
         apply_checkpoint_mode(writer_, opts_, boot_);
+        writer_.install_wal_hook(); // after wal_autocheckpoint was set, which replaces the hook
         readers_.start(this);
         reader_lane_ = opts_.readers > 0;
     }
@@ -172,16 +196,27 @@ void actor::serve() noexcept
                        opts_.checkpoints == checkpoint_mode::actor;
     auto idle_until = clock::time_point::max();
     for (;;) {
-        const auto got = queue_.pop_group(writer_.group, opts_.max_batch, idle_until);
+        // A subscriber: data_version is read every external_poll while idle.
+        const bool watching = hub_->active();
+        const auto wake_at =
+            watching ? std::min(idle_until,
+                                clock::now() + std::max(opts_.external_poll, std::chrono::milliseconds(1)))
+                     : idle_until;
+        const auto got = queue_.pop_group(writer_.group, opts_.max_batch, wake_at);
         if (got == request_queue::pop_result::closed)
             return;
+        if (hub_->active())
+            check_external();
         if (got == request_queue::pop_result::idle) {
+            if (clock::now() < idle_until)
+                continue; // a poll of data_version, or woken by subscribe
             const bool emptied = idle_checkpoint(writer_, checkpoints);
             if (emptied && checkpoints)
                 add(stats_.idle_checkpoints);
             idle_until = emptied ? clock::time_point::max() : clock::now() + opts_.idle_checkpoint;
             continue;
         }
+        writer_.record_changes(hub_->active(), hub_->max_rowids());
         const bool wrote = server_.process(writer_);
         // Armed by a write or a call; any request pushes it back: "idle" means no request at all.
         if (checkpoints && (wrote || idle_until != clock::time_point::max()))
@@ -191,6 +226,8 @@ void actor::serve() noexcept
 
 void actor::shutdown() noexcept
 {
+    writer_.record_changes(false, 0);
+    hub_->close(); // every event was published before its reply; the feeds end with errc::closed
     try {
         if (auto e = writer_.set_query_only(false))
             std::rethrow_exception(e);

@@ -1,6 +1,7 @@
 // detail::actor: one database actor — its threads, queues and sessions, from boot to close.
 #pragma once
 
+#include <dbactor/detail/change_hub.hpp>
 #include <dbactor/detail/close_clock.hpp>
 #include <dbactor/detail/deadline_watcher.hpp>
 #include <dbactor/detail/reader_lane.hpp>
@@ -58,12 +59,18 @@ public:
     std::chrono::nanoseconds reply_spin(lane l) const noexcept;
     const boot_summary& boot() const noexcept { return boot_; }
     stats_snapshot stats() const noexcept;
+    /// A change feed (database::subscribe); wakes an idle writer so that it starts polling data_version.
+    /// Errors: dbactor::error(errc::closed).
+    change_feed subscribe(change_filter f);
 
 private:
     void writer_main(std::promise<void>& booted);
     void serve() noexcept;
     void shutdown() noexcept;
     request_queue& queue_of(lane l) noexcept;
+    /// Before a group and when idle, while someone subscribed: another connection's commit (PRAGMA
+    /// data_version moved) is published as an external event.
+    void check_external() noexcept;
 
     options opts_;
     boot_summary boot_;
@@ -78,6 +85,9 @@ private:
     deadline_watcher watcher_;
     std::thread thread_; // the writer's
     std::mutex join_m_;
+
+    std::shared_ptr<change_hub> hub_ = std::make_shared<change_hub>();
+    std::int64_t data_version_ = 0; // the writer's
 
     std::mutex close_m_;
     bool finished_ = false;

@@ -5,6 +5,7 @@
 #include <dbactor/detail/spin.hpp>
 
 #include <algorithm>
+#include <utility>
 
 namespace dbactor::detail {
 namespace {
@@ -52,6 +53,8 @@ request_queue::pop_result request_queue::pop_group(std::vector<request_base*>& o
         spin();
     std::unique_lock lock(m_);
     while (!head_ && !closed_) {
+        if (std::exchange(woken_, false))
+            return pop_result::idle;
         ++sleeping_;
         const bool timed_out = idle_until == clock::time_point::max()
                                    ? (cv_.wait(lock), false)
@@ -143,6 +146,15 @@ void request_queue::close() noexcept
     {
         std::lock_guard lock(m_);
         closed_ = true;
+    }
+    cv_.notify_all();
+}
+
+void request_queue::wake() noexcept
+{
+    {
+        std::lock_guard lock(m_);
+        woken_ = true;
     }
     cv_.notify_all();
 }

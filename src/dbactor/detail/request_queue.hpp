@@ -79,6 +79,8 @@ public:
 
     void close() noexcept;
     bool closed() const noexcept;
+    /// A consumer waiting in pop_group (or the next one to wait) returns `idle` once, as if its time passed.
+    void wake() noexcept;
 
     /// Requests not started yet, split into the admitted ones (at most the capacity) and those waiting for
     /// space behind them; now, and the most seen.
@@ -113,6 +115,7 @@ private:
     request_base* head_ = nullptr;
     request_base* tail_ = nullptr;
     bool closed_ = false;
+    bool woken_ = false;
     int sleeping_ = 0;
     const std::size_t capacity_;
     std::atomic<bool> nonempty_{false};

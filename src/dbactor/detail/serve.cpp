@@ -1,5 +1,7 @@
 #include <dbactor/detail/serve.hpp>
 
+#include <dbactor/detail/change_hub.hpp>
+#include <dbactor/detail/change_log.hpp>
 #include <dbactor/detail/close_clock.hpp>
 #include <dbactor/detail/request_base.hpp>
 #include <dbactor/detail/request_errors.hpp>
@@ -9,6 +11,7 @@
 #include <dbactor/error.hpp>
 
 #include <fmt/format.h>
+#include <sqlite3.h>
 
 namespace dbactor::detail {
 
@@ -111,6 +114,7 @@ void group_server::run_writes(session& s) noexcept
         else if (group[start]->interrupted()) // answered at its deadline while waiting for the lock
             for (std::size_t i = start; i < batch.end; ++i)
                 stats_.count_abandoned(group[start]->interrupt_reason());
+        publish_changes(s); // before the replies: a caller told "committed" can find its event already
         finish_range(s, start, batch.end, lane::write);
         start = batch.end;
     }
@@ -155,6 +159,7 @@ void group_server::run_call(session& s) noexcept
     }
     run_one(s, r);
     s.install_busy_handler(); // raw access may have set busy_timeout (the new limit) or a handler of its own
+    s.install_wal_hook();     // and PRAGMA wal_autocheckpoint replaces the WAL hook
     if (s.in_transaction()) {
         s.rollback.try_run();
         if (!r->error()) {
@@ -171,7 +176,37 @@ void group_server::run_call(session& s) noexcept
             }
         }
     }
+    publish_changes(s); // every transaction the call committed, as one event
     finish_range(s, 0, 1, lane::call);
+}
+
+void group_server::publish_changes(session& s) noexcept
+{
+    if (!hub_ || !s.changes.active)
+        return;
+    try {
+        change_set committed;
+        if (!s.changes.take(committed))
+            return;
+        for (auto& t : committed.tables) {
+            // A WITHOUT ROWID table has no rowid column: the keys the hook gave mean nothing.
+            if (sqlite3_table_column_metadata(s.handle(),
+                                              "main",
+                                              t.table.c_str(),
+                                              "rowid",
+                                              nullptr,
+                                              nullptr,
+                                              nullptr,
+                                              nullptr,
+                                              nullptr) != SQLITE_OK) {
+                t.rowids.clear();
+                t.rowids_complete = false;
+            }
+        }
+        hub_->publish(committed, false);
+    }
+    catch (...) { // out of memory: the subscribers miss this event; the commit stands
+    }
 }
 
 void group_server::finish_range(session& s, std::size_t from, std::size_t to, lane l) noexcept

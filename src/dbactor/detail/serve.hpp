@@ -11,6 +11,7 @@
 namespace dbactor::detail {
 
 struct actor_stats;
+class change_hub;
 struct close_clock;
 struct session;
 class request_base;
@@ -30,6 +31,8 @@ public:
     bool process(session& s) noexcept;
 
     actor_stats& stats() noexcept { return stats_; }
+    /// Where the writer publishes what each batch or call committed (set before serving; null: nowhere).
+    void set_hub(change_hub* hub) noexcept { hub_ = hub; }
 
     void run_one(session& s, request_base* r) noexcept override;
     bool extend(session& s) noexcept override;
@@ -40,6 +43,7 @@ private:
     void run_writes(session& s) noexcept;
     void run_reads(session& s) noexcept;
     void run_call(session& s) noexcept;
+    void publish_changes(session& s) noexcept;
     void finish_range(session& s, std::size_t from, std::size_t to, lane l) noexcept;
     void report_slow(request_base* r,
                      lane l,
@@ -50,6 +54,7 @@ private:
     const options& opts_;
     const close_clock& closing_;
     actor_stats& stats_;
+    change_hub* hub_ = nullptr;
 };
 
 } // namespace dbactor::detail

@@ -13,6 +13,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
+#include <cstring>
 #include <thread>
 
 namespace dbactor::detail {
@@ -51,8 +53,12 @@ void session::start(std::unique_ptr<SQLite::Database> opened,
         savepoint.prepare(h, "SAVEPOINT dbactor_request", true);
         release.prepare(h, "RELEASE dbactor_request", true);
         rollback_to.prepare(h, "ROLLBACK TO dbactor_request", true);
+        data_version.prepare(h, "PRAGMA data_version", true);
         sqlite3_commit_hook(h, &session::on_commit, this);
         sqlite3_rollback_hook(h, &session::on_rollback, this);
+        changes.wal = text_value(h, "PRAGMA journal_mode") == "wal";
+        conn->changes_ = &changes;
+        install_wal_hook();
     }
     sqlite3_progress_handler(h, 1000, &session::on_progress, this);
     install_busy_handler();
@@ -154,7 +160,80 @@ int session::on_commit(void* p) noexcept
         s->commit_refused = true;
         return 1;
     }
+    try {
+        s->changes.on_commit();
+    }
+    catch (...) { // out of memory: the feed misses this commit, the commit itself goes on
+        s->changes.on_rollback();
+    }
     return 0;
+}
+
+// Every row an INSERT, UPDATE or DELETE is about to change in the main database, triggers, foreign-key
+// actions and REPLACE's deletions included, WITHOUT ROWID tables too (their keys mean nothing: the actor
+// drops them when it publishes), while a change feed is subscribed. The pre-update hook rather than the
+// update hook: the update hook misses WITHOUT ROWID tables and REPLACE's deletions, and a registered
+// pre-update hook turns off the truncate optimisation, under which `DELETE FROM t` reports no row at all.
+void session::on_preupdate(
+    void* p, sqlite3*, int op, const char* db, const char* table, long long key, long long new_key) noexcept
+{
+    auto* s = static_cast<session*>(p);
+    if (!s->changes.active || std::strcmp(db, "main") != 0)
+        return;
+    try {
+        s->changes.on_update(
+            op, table, op == SQLITE_INSERT ? new_key : key, op == SQLITE_UPDATE ? new_key : key);
+    }
+    catch (...) { // out of memory: the feed drops this transaction rather than misreport it
+        s->changes.on_rollback();
+    }
+}
+
+// After a commit wrote its frames to the WAL: it happened. Then what SQLite's default hook does: a PASSIVE
+// checkpoint once the WAL holds wal_autocheckpoint pages.
+int session::on_wal(void* p, sqlite3* h, const char* db, int frames) noexcept
+{
+    auto* s = static_cast<session*>(p);
+    try {
+        s->changes.on_wal_commit();
+    }
+    catch (...) {
+        s->changes.on_rollback();
+    }
+    if (s->autocheckpoint_pages_ > 0 && frames >= s->autocheckpoint_pages_)
+        sqlite3_wal_checkpoint(h, db);
+    return SQLITE_OK;
+}
+
+void session::record_changes(bool on, std::size_t max_rowids) noexcept
+{
+    changes.max_rowids = max_rowids;
+    if (on == changes.active)
+        return;
+    // Registered only while someone listens: the hook costs a call per row, and it turns off the truncate
+    // optimisation of DELETE without WHERE.
+    sqlite3_preupdate_hook(handle(), on ? &session::on_preupdate : nullptr, on ? this : nullptr);
+    changes.active = on;
+}
+
+void session::install_wal_hook() noexcept
+{
+    // sqlite3_wal_hook returns the previous hook's argument: SQLite's default hook (wal_autocheckpoint)
+    // keeps its page count there, and a null one means automatic checkpoints are off.
+    void* previous = sqlite3_wal_hook(handle(), &session::on_wal, this);
+    if (previous != this)
+        autocheckpoint_pages_ = static_cast<int>(reinterpret_cast<std::intptr_t>(previous));
+}
+
+bool session::read_data_version(std::int64_t& out) noexcept
+{
+    if (!data_version || data_version.step() != SQLITE_ROW) {
+        data_version.reset();
+        return false;
+    }
+    out = data_version.column_int64(0);
+    data_version.reset();
+    return true;
 }
 
 // The transaction ended inside a write request: by its own ROLLBACK (or refused COMMIT), or by SQLite
@@ -162,6 +241,7 @@ int session::on_commit(void* p) noexcept
 void session::on_rollback(void* p) noexcept
 {
     auto* s = static_cast<session*>(p);
+    s->changes.on_rollback();
     if (s->current && s->current->lane_ == lane::write)
         s->rolled_back = true;
 }
@@ -191,7 +271,8 @@ std::exception_ptr session::close(const std::string& path) noexcept
     std::exception_ptr failure;
     if (conn)
         conn->clear_cache();
-    for (auto* s : {&begin_immediate, &begin, &commit, &rollback, &savepoint, &release, &rollback_to})
+    for (auto* s :
+         {&begin_immediate, &begin, &commit, &rollback, &savepoint, &release, &rollback_to, &data_version})
         s->finalize();
     if (db) {
         int leaked = 0;

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <dbactor/connection.hpp>
+#include <dbactor/detail/change_log.hpp>
 #include <dbactor/detail/statement.hpp>
 
 #include <SQLiteCpp/Database.h>
@@ -37,7 +38,8 @@ struct session
     bool reader = false;
     const close_clock* closing = nullptr;
     request_queue* queue = nullptr; // where its groups come from (the writer's queue, or the readers')
-    statement begin_immediate, begin, commit, rollback, savepoint, release, rollback_to;
+    statement begin_immediate, begin, commit, rollback, savepoint, release, rollback_to, data_version;
+    change_log changes; // the writer's: what its transactions changed, for the change feed
 
     // Waiting for another connection's lock (the busy handler).
     actor_stats* stats = nullptr;           // counts each wait; set by the actor, may stay null (tests)
@@ -61,6 +63,17 @@ struct session
     /// and changes nothing; it is switched only when the lane changes.
     std::exception_ptr set_query_only(bool on) noexcept;
 
+    /// Records what transactions change for the change feed (the pre-update hook), or stops recording.
+    void record_changes(bool on, std::size_t max_rowids) noexcept;
+
+    /// (Re)installs the WAL hook that confirms commits to the change log and runs SQLite's automatic
+    /// checkpoint as its default hook would (after boot's pragmas, and after a call: `PRAGMA
+    /// wal_autocheckpoint` replaces the hook).
+    void install_wal_hook() noexcept;
+
+    /// `PRAGMA data_version` (changes when another connection commits); false when it could not be read.
+    bool read_data_version(std::int64_t& out) noexcept;
+
     /// A deferred foreign-key violation is pending (it would fail the COMMIT).
     bool deferred_violations() const noexcept;
 
@@ -78,12 +91,21 @@ private:
     static int on_progress(void* p) noexcept;
     static int on_commit(void* p) noexcept;
     static void on_rollback(void* p) noexcept;
+    static void on_preupdate(void* p,
+                             sqlite3* h,
+                             int op,
+                             const char* db,
+                             const char* table,
+                             long long key,
+                             long long new_key) noexcept; // sqlite3_int64
+    static int on_wal(void* p, sqlite3* h, const char* db, int frames) noexcept;
     static int on_busy(void* p, int count) noexcept;
     void end_wait_stretch() noexcept;
 
     std::chrono::steady_clock::time_point wait_start_{}, wait_end_{};
     bool waiting_ = false;
     std::chrono::steady_clock::duration waited_{};
+    int autocheckpoint_pages_ = 0; // what SQLite's own WAL hook would checkpoint at (wal_autocheckpoint)
 };
 
 } // namespace dbactor::detail

@@ -47,6 +47,11 @@ int statement::step() noexcept
     return sqlite3_step(s_);
 }
 
+void statement::reset() noexcept
+{
+    sqlite3_reset(s_);
+}
+
 int statement::run() noexcept
 {
     int rc;

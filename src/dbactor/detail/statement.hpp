@@ -36,6 +36,7 @@ public:
 
     /// sqlite3_step: SQLITE_ROW, SQLITE_DONE or an error code.
     int step() noexcept;
+    void reset() noexcept;
     /// Steps to completion (skipping rows) and resets; SQLITE_DONE or the error code.
     int run() noexcept;
     /// run(), returning the failure as an SQLite::Exception instead of a code (nullptr on success).

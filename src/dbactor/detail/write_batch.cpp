@@ -75,12 +75,33 @@ write_outcome run_request(session& s, std::size_t start, std::size_t at, batch_h
     return r->error() ? write_outcome::failed_alone : write_outcome::kept;
 }
 
+/// The request's savepoint was released (or rolled back): its change level joins the transaction's. Out of
+/// memory there, the feed would report less than was committed: the feed's changes are dropped instead.
+void release_change_level(session& s) noexcept
+{
+    try {
+        s.changes.release_level();
+    }
+    catch (...) {
+        s.changes.on_rollback();
+    }
+}
+
 /// Runs `r` inside SAVEPOINT … RELEASE; a failure rolls back to the savepoint.
 write_outcome run_in_savepoint(session& s, std::size_t start, std::size_t at, batch_host& host) noexcept
 {
     request_base* r = s.group[at];
     if (auto e = s.savepoint.try_run()) {
         r->set_error(e);
+        return write_outcome::failed_alone;
+    }
+    try {
+        s.changes.push_level();
+    }
+    catch (...) { // out of memory: the savepoint stands, its rollback below undoes it
+        r->set_error(std::current_exception());
+        s.rollback_to.try_run();
+        s.release.try_run();
         return write_outcome::failed_alone;
     }
     const write_outcome o = run_request(s, start, at, host);
@@ -97,11 +118,15 @@ write_outcome run_in_savepoint(session& s, std::size_t start, std::size_t at, ba
     if (!r->error()) {
         if (auto e = s.release.try_run())
             r->set_error(e);
-        else
+        else {
+            release_change_level(s);
             return write_outcome::kept;
+        }
     }
     s.rollback_to.try_run();
     s.release.try_run();
+    s.changes.rollback_level(); // what the change feed saw of it is dropped with it
+    release_change_level(s);
     return write_outcome::failed_alone;
 }
 
@@ -149,6 +174,7 @@ write_batch_result run_write_batch(session& s, std::size_t start, batch_host& ho
     if (auto commit_error = s.commit.try_run()) {
         if (s.in_transaction())
             s.rollback.try_run();
+        s.changes.on_rollback();                   // nothing of it was committed, whatever the hooks saw
         fail_range(group, start, i, commit_error); // every request of the batch loses its changes
     }
     return {i, true};
