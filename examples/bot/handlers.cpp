@@ -69,9 +69,17 @@ asio::awaitable<void> event_handlers::on_command(shard& s, const event& ev)
     }
 
     static const dbactor::request_options settings_ro{.name = "load_settings"};
-    // Every command that passed its limiter reads its guild's settings (the read-heavy path).
-    auto settings_req = load_settings{ev.guild};
-    const guild_settings settings = co_await db_.async_read(settings_req, settings_ro, use_awaitable);
+    // Every command that passed its limiter needs its guild's settings (the read-heavy path): from the cache,
+    // which the change feed keeps true, or from the database.
+    auto cached = settings_.get(ev.guild);
+    guild_settings settings;
+    if (cached.value)
+        settings = *cached.value;
+    else {
+        auto settings_req = load_settings{ev.guild};
+        settings = co_await db_.async_read(settings_req, settings_ro, use_awaitable);
+        settings_.put(ev.guild, settings, cached.generation);
+    }
 
     switch (ev.command) {
     case command_kind::rank: {

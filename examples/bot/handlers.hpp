@@ -6,6 +6,7 @@
 #include "in_flight.hpp"
 #include "latency_histogram.hpp"
 #include "rate_limiter.hpp"
+#include "settings_cache.hpp"
 #include "summary.hpp"
 
 #include <dbactor/database.hpp>
@@ -44,8 +45,8 @@ struct shard
 class event_handlers
 {
 public:
-    event_handlers(dbactor::database& db, counters& c, in_flight_tracker& in_flight)
-        : db_(db), counters_(c), in_flight_(in_flight)
+    event_handlers(dbactor::database& db, counters& c, in_flight_tracker& in_flight, settings_cache& settings)
+        : db_(db), counters_(c), in_flight_(in_flight), settings_(settings)
     {}
 
     /// Handles `ev`, catching everything it throws (nothing may escape io_context::run), records its
@@ -79,6 +80,7 @@ private:
     dbactor::database& db_;
     counters& counters_;
     in_flight_tracker& in_flight_;
+    settings_cache& settings_;
     sliding_window_limiter ai_{"ai", 10, std::chrono::seconds{60}};
     sliding_window_limiter moderation_{"moderation", 5, std::chrono::seconds{60}};
     sliding_window_limiter commands_{"commands", 15, std::chrono::seconds{30}};

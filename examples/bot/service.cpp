@@ -25,7 +25,8 @@ bot_service::bot_service(const config& cfg, dbactor::database db, unsigned threa
     : cfg_(cfg), db_(std::move(db)), threads_(threads), ioc_(static_cast<int>(threads)),
       control_(asio::make_strand(ioc_)), signals_(control_, SIGINT, SIGTERM), stop_timer_(control_),
       duration_timer_(control_), in_flight_(control_), gateway_(cfg, control_, counters_, in_flight_),
-      loops_(control_, stopping_, in_flight_), handlers_(db_, counters_, in_flight_)
+      loops_(control_, stopping_, in_flight_), settings_(counters_),
+      handlers_(db_, counters_, in_flight_, settings_)
 {
     // From here on the signal_set owns SIGINT and SIGTERM; run() (bot::run) unblocks them only now, so
     // one that arrived while the database was booting is delivered to it rather than killing the process.
@@ -73,6 +74,8 @@ asio::awaitable<void> bot_service::main_task()
     static const dbactor::request_options register_ro{.name = "register_guilds"};
     static const dbactor::request_options totals_ro{.name = "read_totals"};
     try {
+        // Before any command reads settings: the cache is only as good as the feed behind it.
+        settings_feed_ = db_.subscribe({.tables = {"guild_settings"}});
         auto snapshot = read_totals{};
         before_ = co_await db_.async_read(snapshot, totals_ro, use_awaitable);
         auto registered = register_guilds{gateway_.guild_ids(), unix_ms()};
@@ -110,6 +113,7 @@ asio::awaitable<void> bot_service::main_task()
                          std::chrono::duration<double>(cfg_.progress_every_s)),
                      [this](std::uint64_t iteration) { return report_progress(iteration); });
 
+    asio::co_spawn(control_, follow_settings(), asio::detached);
     started_ = steady::now();
     in_flight_.acquire(); // held by the gateway until it stops
     asio::co_spawn(control_, run_gateway(), asio::detached);
@@ -138,6 +142,7 @@ asio::awaitable<void> bot_service::shutdown()
     signals_.cancel();
     duration_timer_.cancel();
     co_await in_flight_.wait_drained();
+    settings_feed_.unsubscribe(); // follow_settings ends with errc::closed
     elapsed_s_ = std::chrono::duration<double>(steady::now() - started_).count();
     stats_ = db_.stats();
     auto [e] = co_await db_.async_close(asio::as_tuple(use_awaitable));
@@ -165,6 +170,17 @@ asio::awaitable<void> bot_service::run_gateway()
                                [this](event ev) { emit(std::move(ev)); }};
     co_await gateway_.run(hooks);
     in_flight_.release();
+}
+
+asio::awaitable<void> bot_service::follow_settings()
+{
+    for (;;) {
+        auto [e, ev] = co_await settings_feed_.async_next(asio::as_tuple(use_awaitable));
+        if (e)
+            co_return; // closed: the bot is shutting down
+        ++counters_.feed_events;
+        settings_.apply(ev);
+    }
 }
 
 void bot_service::emit(event ev)

@@ -8,6 +8,7 @@
 #include "in_flight.hpp"
 #include "loops.hpp"
 #include "requests.hpp"
+#include "settings_cache.hpp"
 #include "summary.hpp"
 
 #include <dbactor/database.hpp>
@@ -52,6 +53,8 @@ private:
     asio::awaitable<void> shutdown();
     void request_stop(std::string reason);
     asio::awaitable<void> run_gateway();
+    /// Applies each change-feed event on guild_settings to the settings cache, until the feed closes.
+    asio::awaitable<void> follow_settings();
     void emit(event ev);
 
     asio::awaitable<void> sweep_tempbans(std::uint64_t iteration);
@@ -74,6 +77,8 @@ private:
 
     gateway gateway_;
     supervised_loops loops_;
+    settings_cache settings_;
+    dbactor::change_feed settings_feed_; // guild_settings' commits, for settings_ (control_ only)
     event_handlers handlers_;
     std::vector<std::unique_ptr<shard>> shards_;
     std::atomic<std::size_t> buckets_removed_{0};

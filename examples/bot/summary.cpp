@@ -74,6 +74,16 @@ void print_summary(std::ostream& out, const counters& c, const run_report& r)
                c.ranks.load(),
                c.settings_changed.load(),
                c.rate_limited.load());
+    const auto lookups = c.settings_hits.load() + c.settings_misses.load();
+    fmt::print(
+        out,
+        "settings cache: {} hits, {} misses (hit rate {:.1f}%), {} entries invalidated by {} change-feed "
+        "events\n",
+        c.settings_hits.load(),
+        c.settings_misses.load(),
+        lookups ? 100.0 * static_cast<double>(c.settings_hits.load()) / static_cast<double>(lookups) : 0.0,
+        c.settings_invalidated.load(),
+        c.feed_events.load());
     for (const auto& l : r.loops)
         fmt::print(out, "loop {}: {} iterations, {} failed\n", l.name, l.iterations, l.failures);
     fmt::print(out,

@@ -23,6 +23,8 @@ struct counters
     std::atomic<std::uint64_t> xp_awarded{0}, warnings{0}, bans{0}, auto_bans{0}, games{0}, wins{0},
         ai_answers{0}, ranks{0}, settings_changed{0};
     std::atomic<std::uint64_t> lifted{0};
+    // The settings cache (settings_cache.hpp), invalidated through the change feed.
+    std::atomic<std::uint64_t> settings_hits{0}, settings_misses{0}, settings_invalidated{0}, feed_events{0};
     std::atomic<std::uint64_t> paused_ticks{0}; // gateway ticks skipped because too much was in flight
 };
 

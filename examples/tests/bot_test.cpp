@@ -60,6 +60,16 @@ TEST_CASE("the bot's short run prints its summary and its database holds what th
     CHECK(std::regex_search(r.output,
                             std::regex(R"(queue wait p50 [0-9.]+ ms p99 [0-9.]+ ms; execution p50)")));
     CHECK(r.output.find("self-check: ok") != std::string::npos);
+    // Commands read their guild's settings through the cache; register_guilds' 200 inserts and every
+    // settings change reached it through the change feed.
+    const auto cache =
+        numbers(r.output,
+                R"(settings cache: (\d+) hits, (\d+) misses \(hit rate [0-9.]+%\), (\d+) entries )"
+                R"(invalidated by (\d+) change-feed events)");
+    const auto settings_changed = numbers(r.output, R"(settings changes (\d+))")[0];
+    CHECK(cache[0] > 0);
+    CHECK(cache[0] + cache[1] > 0);
+    CHECK(cache[3] >= 1 + (settings_changed > 0 ? 1 : 0));
 
     {
         auto db = open_bot_db(db_path);
@@ -232,9 +242,12 @@ TEST_CASE("a rate-limited command costs no database request: the limiter is chec
     const auto ranks = numbers(r.output, R"(ranks (\d+))")[0];
     const auto limited = numbers(r.output, R"(rate limited (\d+))")[0];
     const auto reads = numbers(r.output, R"(database read : (\d+) requests)")[0];
+    const auto cache = numbers(r.output, R"(settings cache: (\d+) hits, (\d+) misses)");
     REQUIRE(limited > 0);
-    // Reads: the totals before the run, one settings read per command let through, one per /rank.
-    CHECK(reads == 1 + (commands - limited) + ranks);
+    // Every command let through looks its settings up; the cache's misses read them from the database.
+    CHECK(cache[0] + cache[1] == commands - limited);
+    // Reads: the totals before the run, one settings read per cache miss, one per /rank.
+    CHECK(reads == 1 + cache[1] + ranks);
 }
 
 TEST_CASE(
