@@ -32,6 +32,7 @@ struct config
     std::set<std::string> only; // workload names; empty = all
     fs::path dir;
     unsigned readers = 0;
+    std::size_t subscribers = 0; ///< change feeds DBACTOR runs with, each drained on one io_context thread
     std::optional<std::size_t> max_batch;
     bool ascending_inserts = false; ///< W3/W4 insert ids above the prefill's (appends) instead of random ids
     std::size_t cache_mib = 0; ///< PRAGMA cache_size for every system, in MiB; 0 = SQLite's default (2 MiB)

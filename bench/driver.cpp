@@ -107,16 +107,17 @@ void bench::header()
                     cfg_.tasks,
                     cfg_.rounds,
                     cfg_.quick ? " (quick)" : ""));
-    output::emit_comment(
-        fmt::format("sqlite {}; MUTEX pool threads={}; DBACTOR readers={} max_batch={}; insert ids {}; "
-                    "page cache {}; dir {}",
-                    sqlite3_libversion(),
-                    cfg_.pool_threads,
-                    cfg_.readers,
-                    cfg_.max_batch ? fmt::format("{}", *cfg_.max_batch) : "default",
-                    cfg_.ascending_inserts ? "ascending" : "random",
-                    cfg_.cache_mib ? fmt::format("{} MiB", cfg_.cache_mib) : "SQLite's default (2 MiB)",
-                    work_.string()));
+    output::emit_comment(fmt::format(
+        "sqlite {}; MUTEX pool threads={}; DBACTOR readers={} max_batch={} subscribers={}; insert ids {}; "
+        "page cache {}; dir {}",
+        sqlite3_libversion(),
+        cfg_.pool_threads,
+        cfg_.readers,
+        cfg_.max_batch ? fmt::format("{}", *cfg_.max_batch) : "default",
+        cfg_.subscribers,
+        cfg_.ascending_inserts ? "ascending" : "random",
+        cfg_.cache_mib ? fmt::format("{} MiB", cfg_.cache_mib) : "SQLite's default (2 MiB)",
+        work_.string()));
     output::emit_comment(
         fmt::format("W5: the bot example's traffic on its schema: {} events, {} requests, {:.0f}% of them "
                     "writes; {} guilds",

@@ -1,4 +1,5 @@
-// The command line: --quick, --rounds, --only, --dir, --readers, --max-batch, --insert-order, --cache-mib.
+// The command line: --quick, --rounds, --only, --dir, --readers, --max-batch, --insert-order, --cache-mib,
+// --subscribers.
 #include "common.hpp"
 #include "workloads.hpp"
 
@@ -19,7 +20,7 @@ namespace {
         "dbactor-bench: %s\n"
         "usage: dbactor-bench [--quick] [--rounds N] [--only W1,W2,W3,W3_NORMAL,W3_FULL,W4,W5] [--dir DIR]\n"
         "                     [--readers N] [--max-batch N] [--insert-order random|ascending]\n"
-        "                     [--cache-mib N]\n"
+        "                     [--cache-mib N] [--subscribers N]\n"
         "limits (run with their workload): W1 with LIMIT_PINGPONG; W3_NORMAL and W3_FULL each with\n"
         "LIMIT_SAVEPOINT and LIMIT_PLAIN (docs/PERFORMANCE.md)\n",
         msg.c_str());
@@ -91,6 +92,8 @@ config parse_args(int argc, char** argv)
         }
         else if (a == "--dir")
             c.dir = value();
+        else if (a == "--subscribers")
+            c.subscribers = parse_count(a, value());
         else if (a == "--readers")
             c.readers = static_cast<unsigned>(parse_count(a, value()));
         else if (a == "--max-batch") {

@@ -11,11 +11,18 @@
 
 #include <bot_migrations.hpp> // generated: migrations/bot, embedded (bench/CMakeLists.txt)
 
+#include <boost/asio/bind_executor.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <atomic>
 #include <cstddef>
+#include <cstdint>
 #include <string>
+#include <thread>
 #include <type_traits>
+#include <vector>
 
 namespace dbactor_bench {
 
@@ -38,6 +45,54 @@ struct actor_system
     {
         return db->async_write(fn, asio::use_awaitable);
     }
+};
+
+/// --subscribers N: N change feeds on DBACTOR's database (every table), each read by an async_next loop on
+/// one io_context thread of their own, as a cache that follows the database would.
+class feed_drain
+{
+public:
+    feed_drain(dbactor::database& db, std::size_t n)
+    {
+        if (n == 0)
+            return;
+        for (std::size_t i = 0; i < n; ++i)
+            feeds_.push_back(db.subscribe({.capacity = 1024}));
+        for (std::size_t i = 0; i < n; ++i)
+            arm(i);
+        thread_ = std::thread([this] { io_.run(); });
+    }
+    feed_drain(const feed_drain&) = delete;
+    feed_drain& operator=(const feed_drain&) = delete;
+    /// After the database closed every loop has ended with errc::closed; before (an exception), the
+    /// feeds are unsubscribed on their own thread. Either way io_.run() returns.
+    ~feed_drain()
+    {
+        if (!thread_.joinable())
+            return;
+        asio::post(io_, [this] {
+            for (auto& f : feeds_)
+                f.unsubscribe();
+        });
+        thread_.join();
+    }
+    std::uint64_t events() const { return events_.load(); }
+
+private:
+    void arm(std::size_t i)
+    {
+        feeds_[i].async_next(asio::bind_executor(io_, [this, i](std::exception_ptr e, dbactor::commit_event) {
+            if (e)
+                return;
+            ++events_;
+            arm(i);
+        }));
+    }
+
+    asio::io_context io_;
+    std::vector<dbactor::change_feed> feeds_;
+    std::atomic<std::uint64_t> events_{0};
+    std::thread thread_;
 };
 
 /// Opens `db` through system `s`, runs the requests, closes it (open and close are not timed).
@@ -69,6 +124,7 @@ execute(run_context& cx, system_id s, const fs::path& db, bool full, run_state<O
         if (cx.cfg.max_batch)
             o.max_batch = *cx.cfg.max_batch;
         auto d = dbactor::database::open(std::move(o));
+        feed_drain feeds(d, cx.cfg.subscribers);
         actor_system sys{&d};
         const double secs = run_async(sys, st, tasks);
         const auto x = d.stats();
@@ -81,7 +137,9 @@ execute(run_context& cx, system_id s, const fs::path& db, bool full, run_state<O
                         x.read_batches,
                         x.read_batch_mean,
                         x.queue_depth_max);
-        d.close();
+        if (cx.cfg.subscribers > 0)
+            cx.actor_note += fmt::format(" feed_events={}", feeds.events());
+        d.close(); // the feeds end with errc::closed
         return secs;
     }
     }
