@@ -198,10 +198,12 @@ void actor::serve() noexcept
     for (;;) {
         // A subscriber: data_version is read every external_poll while idle.
         const bool watching = hub_->active();
-        const auto wake_at =
-            watching ? std::min(idle_until,
-                                clock::now() + std::max(opts_.external_poll, std::chrono::milliseconds(1)))
-                     : idle_until;
+        const auto wake_at = watching
+                                 ? std::min(idle_until,
+                                            clock::now() + std::clamp(opts_.external_poll,
+                                                                      std::chrono::milliseconds(1),
+                                                                      std::chrono::milliseconds(3600 * 1000)))
+                                 : idle_until;
         const auto got = queue_.pop_group(writer_.group, opts_.max_batch, wake_at);
         if (got == request_queue::pop_result::closed)
             return;

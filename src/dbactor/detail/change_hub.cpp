@@ -43,8 +43,13 @@ void change_hub::publish(const change_set& changes, bool external) noexcept
         e.commit_seq = ++seq_;
         e.external = external;
         e.changes = changes.tables;
-        std::lock_guard lock(m_);
-        for (const auto& f : feeds_)
+        // Offered outside the lock: a handler destroyed by a failed post may unsubscribe its feed.
+        std::vector<std::shared_ptr<feed_state>> feeds;
+        {
+            std::lock_guard lock(m_);
+            feeds = feeds_;
+        }
+        for (const auto& f : feeds)
             f->offer(e);
     }
     catch (...) { // out of memory copying the event: the feeds miss it, the commit stands

@@ -94,8 +94,6 @@ void change_log::on_commit()
         levels_[i].clear();
     }
     depth_ = 0;
-    if (!wal)
-        on_wal_commit();
 }
 
 void change_log::on_wal_commit()

@@ -30,20 +30,23 @@ void merge_change(table_change& into, const table_change& from, std::size_t max_
 /// by the savepoints the actor and connection::savepoint open. A level per open savepoint: ROLLBACK TO drops
 /// the changes of its level only. A commit moves every level to `tentative`; the WAL hook (the frames are
 /// written: the commit happened) or, without a WAL, the commit itself confirms it into `committed`, which the
-/// actor publishes after the request or batch. A rollback drops what is not confirmed. Thread safety: the
+/// actor publishes after the request or batch. A rollback drops what is not confirmed. Without a WAL (or for
+/// a commit made inside sqlite3_reset) a call's commit is confirmed when the call ends, so a rollback of a
+/// later transaction of the same call drops it (docs/CHANGE-FEED.md). Thread safety: the
 /// writer thread only. Memory: bounded by tables x max_rowids, not by rows changed.
 class change_log
 {
 public:
     bool active = false; ///< someone subscribed: the pre-update hook records (session::record_changes)
     std::size_t max_rowids = 64;
-    bool wal = true; ///< a commit is confirmed by the WAL hook (false: by the commit hook, :memory:)
 
     void on_update(int op, const char* table, std::int64_t rowid, std::int64_t new_rowid);
     void push_level();
     void release_level();
     void rollback_level() noexcept;
     void on_commit();
+    /// A commit happened: the WAL hook, or the actor after its COMMIT returned DONE, or at the end of a call
+    /// with no transaction open (a commit inside sqlite3_reset, or without a WAL, runs no WAL hook).
     void on_wal_commit();
     /// Also when a COMMIT the actor ran failed: nothing unconfirmed is kept.
     void on_rollback() noexcept;

@@ -92,6 +92,10 @@ void group_server::run_one(session& s, request_base* r) noexcept
 /// claiming each. True when any joined.
 bool group_server::extend(session& s) noexcept
 {
+    // Someone subscribed (or the last one left) while this batch ran: the writes queued since go in the
+    // next group, which records changes from its start; joining this one, a write would have no event.
+    if (hub_ && hub_->active() != s.changes.active)
+        return false;
     const std::size_t before = s.group.size();
     s.queue->pop_more(s.group, lane::write, opts_.max_batch);
     claim_from(s, before);
@@ -158,8 +162,9 @@ void group_server::run_call(session& s) noexcept
         return;
     }
     run_one(s, r);
+    s.install_wal_hook();     // first: after a PRAGMA wal_autocheckpoint the next statement's WAL callback
+                              // would go to SQLite's default hook
     s.install_busy_handler(); // raw access may have set busy_timeout (the new limit) or a handler of its own
-    s.install_wal_hook();     // and PRAGMA wal_autocheckpoint replaces the WAL hook
     if (s.in_transaction()) {
         s.rollback.try_run();
         if (!r->error()) {
@@ -174,6 +179,16 @@ void group_server::run_call(session& s) noexcept
             catch (...) {
                 r->set_error(std::current_exception());
             }
+        }
+    }
+    if (!s.in_transaction()) {
+        // A commit no WAL hook confirmed (made inside sqlite3_reset, or without a WAL) did happen: a failed
+        // one left its transaction open or ran the rollback hook.
+        try {
+            s.changes.on_wal_commit();
+        }
+        catch (...) {
+            s.changes.on_rollback();
         }
     }
     publish_changes(s); // every transaction the call committed, as one event

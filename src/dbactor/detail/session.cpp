@@ -56,7 +56,6 @@ void session::start(std::unique_ptr<SQLite::Database> opened,
         data_version.prepare(h, "PRAGMA data_version", true);
         sqlite3_commit_hook(h, &session::on_commit, this);
         sqlite3_rollback_hook(h, &session::on_rollback, this);
-        changes.wal = text_value(h, "PRAGMA journal_mode") == "wal";
         conn->changes_ = &changes;
         install_wal_hook();
     }

@@ -87,6 +87,17 @@ void release_change_level(session& s) noexcept
     }
 }
 
+/// A commit happened: what the feed recorded for it is confirmed.
+void confirm_changes(session& s) noexcept
+{
+    try {
+        s.changes.on_wal_commit();
+    }
+    catch (...) {
+        s.changes.on_rollback();
+    }
+}
+
 /// Runs `r` inside SAVEPOINT … RELEASE; a failure rolls back to the savepoint.
 write_outcome run_in_savepoint(session& s, std::size_t start, std::size_t at, batch_host& host) noexcept
 {
@@ -177,6 +188,8 @@ write_batch_result run_write_batch(session& s, std::size_t start, batch_host& ho
         s.changes.on_rollback();                   // nothing of it was committed, whatever the hooks saw
         fail_range(group, start, i, commit_error); // every request of the batch loses its changes
     }
+    else
+        confirm_changes(s); // COMMIT returned DONE (without a WAL no WAL hook said so)
     return {i, true};
 }
 
